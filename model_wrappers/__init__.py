@@ -1,0 +1,1 @@
+"""Model families behind Beam ModelHandlers, chosen by registry name."""

@@ -1,0 +1,1 @@
+"""Beam pipeline assembly and the `inpaint-pairs` command line."""

@@ -1,0 +1,200 @@
+"""Assemble and run the Beam pipeline: plan shards, run the stage chain, write shards, report.
+
+Wiring only: every stage is a pure function from transforms/, wrapped by transforms.stage.Stage.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Callable
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+
+from configs.schema import Config, ConfigError, dump_yaml
+from pipelines import report as reporting
+from transforms import fileio
+from transforms.blend import blend
+from transforms.encode import encode_pair
+from transforms.filters import filter_candidates
+from transforms.instruct import INSTRUCTORS
+from transforms.load import load_image
+from transforms.propose import MASKERS
+from transforms.remove import REMOVERS
+from transforms.shards import paths, write_shard
+from transforms.sources import plan_source, to_record
+from transforms.stage import Stage
+
+
+def _pick(registry: dict, key: str, name: str) -> Callable:
+    if name not in registry:
+        raise ConfigError(f"{key}: {name!r} is not allowed; choose one of {', '.join(registry)}")
+    return registry[name]
+
+
+def stage_chain(cfg: Config) -> list[tuple[str, Callable, object]]:
+    """(stage name, pure function, its config) in pipeline order; the same chain the bare loop runs."""
+    return [
+        ("load", load_image, cfg.image),
+        ("propose", _pick(MASKERS, "masks.kind", cfg.masks.kind), cfg),
+        ("filter", filter_candidates, cfg.filters),
+        ("remove", _pick(REMOVERS, "removal.kind", cfg.removal.kind), cfg.removal),
+        ("blend", blend, cfg.removal),
+        ("instruct", _pick(INSTRUCTORS, "instructions.kind", cfg.instructions.kind), cfg.instructions),
+        ("encode", encode_pair, cfg),
+    ]
+
+
+def read_plan(shard: int, out: str):
+    doc = fileio.read_json(paths(out, shard)["plan"])
+    for entry in doc["images"]:
+        yield to_record(entry, shard)
+
+
+class WriteShardFn(beam.DoFn):
+    def __init__(self, out: str):
+        self.out = out
+
+    def process(self, item):
+        shard, groups = item
+        keys = [e["key"] for e in fileio.read_json(paths(self.out, shard)["plan"])["images"]]
+        yield write_shard(self.out, shard, keys, list(groups["pairs"]), list(groups["rejects"]))
+
+
+def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
+    shards = p | "PlanShards" >> beam.Create(todo) | "SpreadShards" >> beam.Reshuffle()
+    pcoll = (shards | "ReadPlan" >> beam.FlatMap(read_plan, out)
+             | "SpreadImages" >> beam.Reshuffle())
+    rejects = []
+    for name, fn, section in stage_chain(cfg):
+        result = pcoll | Stage(name, fn, section)
+        rejects.append(result.rejects)
+        pcoll = result.kept
+    grouped = {
+        "plan": shards | "KeyPlan" >> beam.Map(lambda k: (k, k)),
+        "pairs": pcoll | "KeyPairs" >> beam.Map(lambda e: (e.shard, e)),
+        "rejects": (rejects | "AllRejects" >> beam.Flatten()
+                    | "KeyRejects" >> beam.Map(lambda r: (r.shard, r))),
+    }
+    return grouped | "ByShard" >> beam.CoGroupByKey() | "WriteShards" >> beam.ParDo(WriteShardFn(out))
+
+
+def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+    """Beam flags pass through; locally the default is FnApiRunner (it downloads nothing)."""
+    args = list(beam_args)
+    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
+        args.append("--runner=FnApiRunner")
+    opts = PipelineOptions(args)
+    direct = opts.view_as(DirectOptions)
+    if direct.direct_num_workers != 1 and direct.direct_running_mode == "in_memory":
+        direct.direct_running_mode = "multi_processing"
+    return opts
+
+
+def prepare_output(cfg: Config, out: str) -> None:
+    """Create the folders and record the config; refuse an output made with a different config."""
+    text = dump_yaml(cfg)
+    config_path = fileio.join(out, "config.yaml")
+    try:
+        if "://" not in out:
+            for sub in ("shards", "rejects", "plan"):
+                os.makedirs(os.path.join(out, sub), exist_ok=True)
+        if fileio.exists(config_path):
+            if fileio.read_bytes(config_path).decode() != text:
+                raise ConfigError(f"--output {out} already holds a run made with a different config; "
+                                  f"use a new output folder (or remove {out} to start over)")
+        else:
+            fileio.write_atomic(config_path, text.encode())
+    except OSError as e:
+        raise ConfigError(f"--output {out} is not writable ({e.strerror or e}); choose another folder") from None
+
+
+def write_plan(out: str, shards: list[list[dict]]) -> list[int]:
+    """Write missing plan files; return the shards not finished yet (no stats json)."""
+    todo = []
+    for k, entries in enumerate(shards):
+        p = paths(out, k)
+        if not fileio.exists(p["plan"]):
+            fileio.write_json(p["plan"], {"shard": k, "images": entries})
+        if not fileio.exists(p["stats"]):
+            todo.append(k)
+    return todo
+
+
+def clear_stale_tmp(out: str, todo: list[int]) -> None:
+    """Remove temporary files a killed run left for the shards about to be rewritten (and only those)."""
+    todo_names = {f"{k:06d}" for k in todo}
+    for sub in ("shards", "rejects"):
+        folder = fileio.join(out, sub)
+        stale = [fileio.join(folder, n) for n in fileio.list_names(folder, fileio.TMP_PREFIX + "*")
+                 if (fileio.tmp_target(n) or ".")[:6] in todo_names]
+        fileio.delete(stale)
+
+
+class Progress:
+    """Prints shards done / total, images/s and ETA by watching the shards' commit markers."""
+
+    def __init__(self, out: str, total: int, done_before: int, log: Callable, every: float = 2.0):
+        self.out, self.total, self.before, self.log, self.every = out, total, done_before, log, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _images_done(self) -> tuple[int, int]:
+        names = fileio.list_names(fileio.join(self.out, "shards"), "*.stats.json")
+        images = 0
+        for n in names:
+            try:
+                images += fileio.read_json(fileio.join(self.out, "shards", n))["images_in"]
+            except (OSError, ValueError, KeyError):
+                pass
+        return len(names), images
+
+    def _run(self):
+        start, last_shards, last_print = time.time(), -1, 0.0
+        while not self._stop.wait(self.every):
+            shards, images = self._images_done()
+            now = time.time()
+            if shards != last_shards or now - last_print > 30:
+                rate = max(shards - self.before, 0) / (now - start)
+                eta = (self.total - shards) / rate if rate > 0 else float("nan")
+                self.log(f"[progress] shards {shards}/{self.total}, images {images}, "
+                         f"{rate * 60:.1f} shards/min, ETA {eta:.0f}s")
+                last_shards, last_print = shards, now
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = print) -> dict:
+    """Plan, run the missing shards on Beam, write the report; returns report.json's content."""
+    if "://" not in out:
+        out = os.path.abspath(out)
+    options = pipeline_options(beam_args)
+    stage_chain(cfg)  # registry names checked before any work
+    shards = plan_source(cfg.source)
+    prepare_output(cfg, out)
+    todo = write_plan(out, shards)
+    clear_stale_tmp(out, todo)
+    n_images = sum(len(s) for s in shards)
+    log(f"plan: {n_images} images in {len(shards)} shards; {len(shards) - len(todo)} already done, "
+        f"{len(todo)} to build -> {out}")
+    if todo:
+        started = time.time()
+        with Progress(out, len(shards), len(shards) - len(todo), log):
+            with beam.Pipeline(options=options) as p:
+                build_pipeline(p, cfg, out, todo)
+        log(f"built {len(todo)} shards in {time.time() - started:.1f}s")
+    report = reporting.write_report(out)
+    log(reporting.format_funnel(report))
+    return report
+
+
+def load_report(out: str) -> dict:
+    return json.loads(fileio.read_bytes(fileio.join(out, "report.json")))

@@ -1,0 +1,39 @@
+"""inpaint-pairs: object-removal training pairs (PIPE / BrushData recipes) on Apache Beam.
+
+Also the file Beam ships to remote workers: ``--setup_file ./setup.py``.
+Exact versions checked together live in constraints.txt (``pip install -c constraints.txt -e .[all]``).
+"""
+from setuptools import setup
+
+CORE = [
+    "apache-beam>=2.77,<3",
+    "numpy>=2.0,<2.5",
+    "pyarrow>=15,<26",
+    "opencv-python-headless>=4.8",
+    "pillow>=10",
+    "pycocotools>=2.0.7",
+    "webdataset>=0.2.90",
+    "pyyaml>=6",
+]
+MODELS = [
+    "torch>=2.1",
+    "torchvision>=0.16",
+    "transformers>=5",
+    "diffusers>=0.30",
+    "accelerate>=1.0",
+    "safetensors>=0.4",
+    "segment-anything>=1.0",
+]
+TEST = ["pytest>=8", "datasets>=3", "scikit-image>=0.24"]
+
+setup(
+    name="inpaint-pairs",
+    version="0.1.0",
+    description="Apache Beam pipeline that turns image collections into object add/remove training pairs",
+    python_requires=">=3.10",
+    packages=["pipelines", "transforms", "model_wrappers", "configs"],
+    package_data={"configs": ["*.yaml"]},
+    install_requires=CORE,
+    extras_require={"models": MODELS, "test": TEST, "all": MODELS + TEST},
+    entry_points={"console_scripts": ["inpaint-pairs=pipelines.cli:main"]},
+)

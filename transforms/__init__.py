@@ -1,0 +1,1 @@
+"""Pipeline stages: each file holds pure functions on the typed records of record.py."""

@@ -1,0 +1,82 @@
+"""Small I/O helpers over Beam's FileSystems, so local paths, gs:// and s3:// work the same.
+
+Every final file is written under a temporary name in the same folder, then renamed: no partial file
+ever carries a final name. Temporary names start with '.tmp-' and are the only files this project removes.
+"""
+from __future__ import annotations
+
+import json
+import posixpath
+import uuid
+from typing import Callable
+
+from apache_beam.io.filesystems import FileSystems
+
+TMP_PREFIX = ".tmp-"
+
+
+def join(*parts: str) -> str:
+    return FileSystems.join(*parts)
+
+
+def exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path) as f:
+        return f.read()
+
+
+def open_read(path: str):
+    return FileSystems.open(path)
+
+
+def read_json(path: str):
+    return json.loads(read_bytes(path))
+
+
+def _tmp_name(path: str) -> str:
+    folder, name = FileSystems.split(path)
+    return FileSystems.join(folder, f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}")
+
+
+def write_atomic(path: str, write: Callable | bytes) -> None:
+    """Write ``path`` via a temporary sibling; ``write`` is bytes or a function taking the open file."""
+    tmp = _tmp_name(path)
+    try:
+        with FileSystems.create(tmp) as f:
+            if isinstance(write, (bytes, bytearray)):
+                f.write(write)
+            else:
+                write(f)
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        FileSystems.rename([tmp], [path])
+    except BaseException:
+        if FileSystems.exists(tmp):
+            FileSystems.delete([tmp])
+        raise
+
+
+def write_json(path: str, obj) -> None:
+    write_atomic(path, json.dumps(obj, indent=1, sort_keys=True).encode())
+
+
+def list_names(folder: str, pattern: str = "*") -> list[str]:
+    """File names (not paths) in ``folder`` matching a glob pattern; [] when the folder is absent."""
+    results = FileSystems.match([FileSystems.join(folder, pattern)])
+    return sorted(posixpath.basename(m.path.replace("\\", "/")) for m in results[0].metadata_list)
+
+
+def tmp_target(name: str) -> str | None:
+    """The final file name a temporary file was written for, or None if ``name`` is not ours."""
+    if not name.startswith(TMP_PREFIX):
+        return None
+    parts = name[len(TMP_PREFIX):].split("-", 1)
+    return parts[1] if len(parts) == 2 else None
+
+
+def delete(paths: list[str]) -> None:
+    if paths:
+        FileSystems.delete(paths)

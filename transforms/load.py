@@ -1,0 +1,106 @@
+"""Load stage: bytes -> HxWx3 uint8 RGB, EXIF-rotated, size-checked, resized by the configured policy."""
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from configs.schema import ImageConfig
+from transforms import fileio
+from transforms.record import ImageRecord, Reject, reject_image
+
+STAGE = "load"
+Image.MAX_IMAGE_PIXELS = None  # the size check below runs on the header, before any pixel is decoded
+
+
+class LoadError(Exception):
+    """A per-image failure; ``reason`` is the reject reason."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    """Any Pillow mode -> HxWx3 uint8 RGB (16-bit scaled down, alpha composited on white)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(a[:, :, None], 3, axis=2)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    return np.asarray(im.convert("RGB"))
+
+
+def decode_image(data: bytes, cfg: ImageConfig) -> np.ndarray:
+    """Encoded bytes -> HxWx3 uint8 RGB at its own size; raises LoadError with a precise reason."""
+    if not data:
+        raise LoadError("empty_file")
+    try:
+        im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise LoadError("not_an_image", f"{len(data)} bytes, no known image header") from None
+    w, h = im.size
+    if w * h > cfg.max_pixels:
+        raise LoadError("too_many_pixels", f"{w}x{h} > image.max_pixels={cfg.max_pixels}")
+    try:
+        im.load()
+        im = ImageOps.exif_transpose(im)
+        rgb = _to_rgb(im)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise LoadError("corrupt_image", str(e)[:200]) from None
+    if min(rgb.shape[:2]) < cfg.min_side:
+        raise LoadError("too_small", f"{rgb.shape[1]}x{rgb.shape[0]} < image.min_side={cfg.min_side}")
+    return np.ascontiguousarray(rgb)
+
+
+def resize_params(h: int, w: int, cfg: ImageConfig) -> tuple[float, tuple[int, int], tuple[int, int]]:
+    """(scale, resized (h, w), crop offset (y0, x0)) for the policy; crop size is (size, size)."""
+    if cfg.resize == "none":
+        return 1.0, (h, w), (0, 0)
+    scale = cfg.size / min(h, w)
+    rh, rw = max(cfg.size, round(h * scale)), max(cfg.size, round(w * scale))
+    if cfg.resize == "short_side":
+        return scale, (rh, rw), (0, 0)
+    return scale, (rh, rw), ((rh - cfg.size) // 2, (rw - cfg.size) // 2)
+
+
+def apply_resize(a: np.ndarray, resized_hw: tuple[int, int], offset: tuple[int, int], out_hw: tuple[int, int],
+                 nearest: bool = False) -> np.ndarray:
+    """Resize ``a`` (image or uint8 mask) to ``resized_hw`` then crop ``out_hw`` at ``offset``."""
+    h, w = a.shape[:2]
+    if (h, w) != resized_hw:
+        if nearest:
+            interp = cv2.INTER_NEAREST
+        else:
+            interp = cv2.INTER_AREA if resized_hw[0] < h else cv2.INTER_CUBIC
+        a = cv2.resize(a, (resized_hw[1], resized_hw[0]), interpolation=interp)
+    y0, x0 = offset
+    return a[y0: y0 + out_hw[0], x0: x0 + out_hw[1]]
+
+
+def out_size(rec: ImageRecord, cfg: ImageConfig) -> tuple[int, int]:
+    _, resized, _ = resize_params(*rec.orig_hw, cfg)
+    return (cfg.size, cfg.size) if cfg.resize == "short_side_crop" else resized
+
+
+def load_image(rec: ImageRecord, cfg: ImageConfig) -> ImageRecord | Reject:
+    """Read ``rec.uri`` and fill ``rec.image`` (HxWx3 uint8 RGB, resized) and the resize parameters."""
+    try:
+        data = fileio.read_bytes(rec.uri)
+    except Exception as e:  # noqa: BLE001 - any filesystem's "not there" or "cannot read"
+        reason = "file_missing" if not fileio.exists(rec.uri) else "read_error"
+        return reject_image(rec, STAGE, reason, f"{rec.uri}: {type(e).__name__}")
+    try:
+        rgb = decode_image(data, cfg)
+    except LoadError as e:
+        return reject_image(rec, STAGE, e.reason, e.detail)
+    rec.orig_hw = rgb.shape[:2]
+    rec.scale, resized, rec.offset = resize_params(*rec.orig_hw, cfg)
+    rec.image = np.ascontiguousarray(apply_resize(rgb, resized, rec.offset, out_size(rec, cfg)))
+    return rec

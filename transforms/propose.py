@@ -1,0 +1,124 @@
+"""Propose stage: one candidate per object of a loaded image.
+
+The ``annotations`` masker decodes COCO/LVIS polygons and RLE (uncompressed and compressed) with
+pycocotools in the decoded image's frame, then moves each mask through the same resize and crop as the
+image. Model maskers (SAM, Grounded-SAM) fill ``rec.objects`` via RunInference and reuse this decoding.
+"""
+from __future__ import annotations
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from configs.schema import Config
+from transforms.load import apply_resize, out_size, resize_params
+from transforms.record import Candidate, ImageRecord, ObjectRef, Reject, reject_image, safe_key
+
+STAGE = "propose"
+
+
+class MaskError(Exception):
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+def decode_segmentation(seg, h: int, w: int) -> np.ndarray:
+    """COCO segmentation (polygons, RLE, compressed RLE, or an HxW array) -> HxW bool in an h x w frame."""
+    if isinstance(seg, np.ndarray):
+        if seg.shape != (h, w):
+            raise MaskError("mask_size_mismatch", f"mask {seg.shape} vs image {(h, w)}")
+        return seg.astype(bool)
+    if isinstance(seg, list):
+        polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
+        if not polys:
+            raise MaskError("bad_segmentation", "no polygon with at least 3 points")
+        try:
+            rle = mask_utils.merge(mask_utils.frPyObjects([[float(v) for v in p] for p in polys], h, w))
+        except (TypeError, ValueError) as e:
+            raise MaskError("bad_segmentation", str(e)[:200]) from None
+    elif isinstance(seg, dict) and "counts" in seg and "size" in seg:
+        if list(seg["size"]) != [h, w]:
+            raise MaskError("mask_size_mismatch", f"RLE size {seg['size']} vs image {[h, w]}")
+        try:
+            if isinstance(seg["counts"], list):
+                rle = mask_utils.frPyObjects(seg, h, w)
+            else:
+                counts = seg["counts"].encode() if isinstance(seg["counts"], str) else seg["counts"]
+                rle = {"size": [h, w], "counts": counts}
+            m = mask_utils.decode(rle)
+        except (TypeError, ValueError) as e:
+            raise MaskError("bad_segmentation", str(e)[:200]) from None
+        return m.astype(bool)
+    else:
+        raise MaskError("bad_segmentation", f"unsupported segmentation of type {type(seg).__name__}")
+    return mask_utils.decode(rle).astype(bool)
+
+
+def bbox_xyxy(mask: np.ndarray) -> list[int]:
+    """Tight XYXY box (x1, y1 inclusive; x2, y2 exclusive) of an HxW bool mask."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
+
+
+def to_output_frame(mask: np.ndarray, rec: ImageRecord, cfg: Config) -> tuple[np.ndarray, float]:
+    """Decoded-frame mask -> output-frame mask, and the share of the object the crop kept."""
+    _, resized, offset = resize_params(*rec.orig_hw, cfg.image)
+    full = apply_resize(mask.view(np.uint8), resized, (0, 0), resized, nearest=True)
+    out = full[offset[0]: offset[0] + rec.image.shape[0], offset[1]: offset[1] + rec.image.shape[1]]
+    total = int(np.count_nonzero(full))
+    kept = int(np.count_nonzero(out))
+    return out.astype(bool), (kept / total if total else 0.0)
+
+
+def make_candidate(rec: ImageRecord, obj: ObjectRef, mask: np.ndarray, crop_kept: float) -> Candidate:
+    meta = {
+        "source": {"dataset": rec.meta.get("dataset", ""), "image_id": rec.source_id, "ann_id": obj.ann_id,
+                   "file_name": rec.meta.get("file_name", "")},
+        "licence": rec.meta.get("licence", ""), "licence_url": rec.meta.get("licence_url", ""),
+        "url": rec.meta.get("url", ""), "bbox_xyxy": bbox_xyxy(mask),
+        "size_hw": list(mask.shape), "orig_size_hw": list(rec.orig_hw),
+    }
+    if rec.meta.get("caption"):
+        meta["caption"] = rec.meta["caption"]
+    scores = {"crop_kept": round(crop_kept, 6), **obj.scores}
+    return Candidate(key=safe_key(rec.key, obj.ann_id), shard=rec.shard, image_key=rec.key,
+                     class_name=obj.class_name, category_id=obj.category_id, image=rec.image, mask=mask,
+                     scores=scores, meta=meta)
+
+
+def _object_reject(rec: ImageRecord, obj: ObjectRef, reason: str, detail: str = "") -> Reject:
+    return Reject(safe_key(rec.key, obj.ann_id), rec.shard, rec.key, "candidate", STAGE, reason, detail)
+
+
+def propose_from_annotations(rec: ImageRecord, cfg: Config) -> list[ImageRecord | Reject]:
+    """Decode every annotation of ``rec`` into a candidate (or a reject saying why not)."""
+    if not rec.objects:
+        return [reject_image(rec, STAGE, "no_objects")]
+    out: list = []
+    h, w = rec.orig_hw
+    for obj in rec.objects:
+        if obj.iscrowd:
+            out.append(_object_reject(rec, obj, "iscrowd"))
+            continue
+        if not obj.class_name:
+            out.append(_object_reject(rec, obj, "unknown_category", f"category_id {obj.category_id}"))
+            continue
+        try:
+            mask = decode_segmentation(obj.segmentation, h, w)
+        except MaskError as e:
+            out.append(_object_reject(rec, obj, e.reason, e.detail))
+            continue
+        if not mask.any():
+            out.append(_object_reject(rec, obj, "empty_mask"))
+            continue
+        mask, crop_kept = to_output_frame(mask, rec, cfg)
+        if not mask.any():
+            out.append(_object_reject(rec, obj, "outside_crop", f"crop kept {crop_kept:.3f}"))
+            continue
+        rec.candidates.append(make_candidate(rec, obj, mask, crop_kept))
+    if rec.candidates:
+        out.insert(0, rec)
+    return out
+
+
+MASKERS = {"annotations": propose_from_annotations}
