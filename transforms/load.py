@@ -45,6 +45,8 @@ def decode_image(data: bytes, cfg: ImageConfig) -> np.ndarray:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise LoadError("not_an_image", f"{len(data)} bytes, no known image header") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise LoadError("corrupt_image", str(e)[:200]) from None
     w, h = im.size
     if w * h > cfg.max_pixels:
         raise LoadError("too_many_pixels", f"{w}x{h} > image.max_pixels={cfg.max_pixels}")

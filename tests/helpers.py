@@ -1,0 +1,41 @@
+"""Test helpers: the shipped demo set and small COCO sets written by the test."""
+from __future__ import annotations
+
+import json
+import os
+
+import cv2
+import numpy as np
+
+from configs.schema import load_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_CONFIG = os.path.join(ROOT, "configs", "demo.yaml")
+DEMO_DATA = os.path.join(ROOT, "data", "demo")
+
+
+def circle_polygon(cx: float, cy: float, r: float, n: int = 24) -> list[float]:
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return [float(v) for pt in zip(cx + r * np.cos(t), cy + r * np.sin(t)) for v in pt]
+
+
+def write_coco(folder: str, images: dict[str, np.ndarray], annotations: list[dict],
+               categories=({"id": 1, "name": "apple"},), extra_images=()) -> tuple[str, str]:
+    """Write RGB arrays as JPEGs and a COCO json; returns (json path, images folder)."""
+    img_dir = os.path.join(folder, "images")
+    os.makedirs(img_dir, exist_ok=True)
+    entries = []
+    for i, (name, rgb) in enumerate(images.items(), 1):
+        cv2.imwrite(os.path.join(img_dir, name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        entries.append({"id": i, "file_name": name, "height": rgb.shape[0], "width": rgb.shape[1]})
+    entries += list(extra_images)
+    path = os.path.join(folder, "instances.json")
+    with open(path, "w") as f:
+        json.dump({"images": entries, "annotations": annotations, "categories": list(categories)}, f)
+    return path, img_dir
+
+
+def demo_config(*overrides: str):
+    return load_config(DEMO_CONFIG, list(overrides))
+
+
