@@ -20,7 +20,9 @@ STAGE = "encode"
 def encode_image(rgb: np.ndarray, fmt: str, quality: int) -> bytes:
     """HxWx3 uint8 RGB -> jpg or png bytes."""
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == "jpg" else []
+    # 4:4:4 chroma: 8x8 blocks in every channel, so pixels away from an edit decode exactly as before it
+    params = ([cv2.IMWRITE_JPEG_QUALITY, quality,
+               cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444] if fmt == "jpg" else [])
     ok, buf = cv2.imencode("." + fmt, bgr, params)
     if not ok:
         raise ValueError(f"could not encode a {rgb.shape} image as {fmt}")
