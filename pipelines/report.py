@@ -1,24 +1,22 @@
-"""Merge the per-shard stats into report.json (the funnel) and report.html (funnel + sample gallery)."""
+"""Merge the per-shard stats into report.json (the funnel), report.html (funnel chart, reject counts,
+sample gallery) and rejects.html (examples of every reject reason). Rerunnable at any time on any output:
+only finished shards (with a stats json) count.
+"""
 from __future__ import annotations
 
-import base64
 import collections
-import html
-import io
-import json
-import tarfile
 
+from pipelines import gallery, outputs, report_html
 from transforms import fileio
 from transforms.record import STAGES
 
 
 def collect(out: str) -> tuple[list[dict], list[int]]:
     """(stats of every finished shard, ids of planned shards without stats)."""
-    planned = [int(n[:6]) for n in fileio.list_names(fileio.join(out, "plan"), "[0-9]*.json")]
-    stats = [fileio.read_json(fileio.join(out, "shards", f"{k:06d}.stats.json")) for k in planned
-             if fileio.exists(fileio.join(out, "shards", f"{k:06d}.stats.json"))]
-    done = {s["shard"] for s in stats}
-    return stats, [k for k in planned if k not in done]
+    planned = outputs.planned_shards(out)
+    finished = set(outputs.finished_shards(out))
+    stats = [outputs.read_stats(out, k) for k in planned if k in finished]
+    return stats, [k for k in planned if k not in finished]
 
 
 def funnel(stats: list[dict]) -> dict:
@@ -64,67 +62,37 @@ def format_funnel(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _thumb(data: bytes, side: int = 160) -> str:
-    from PIL import Image
-    im = Image.open(io.BytesIO(data))
-    im.thumbnail((side, side))
-    buf = io.BytesIO()
-    im.convert("RGB").save(buf, "JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def gallery_samples(out: str, shards: list[int], n: int) -> list[dict]:
-    """The first ``n`` pairs of the given shards, members as bytes, read back from the tars."""
-    samples: list[dict] = []
-    for k in shards:
-        with fileio.open_read(fileio.join(out, "shards", f"{k:06d}.tar")) as f, tarfile.open(fileobj=f, mode="r|") as tar:
-            current: dict = {}
-            for member in tar:
-                key, _, ext = member.name.partition(".")
-                if current and current["__key__"] != key:
-                    samples.append(current)
-                    current = {}
-                current["__key__"] = key
-                current[ext] = tar.extractfile(member).read()
-                if len(samples) >= n:
-                    return samples
-            if current:
-                samples.append(current)
-        if len(samples) >= n:
-            break
-    return samples[:n]
-
-
-def render_html(report: dict, samples: list[dict]) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(r['stage'])}</td><td>{r['candidates_in']}</td><td>{r['candidates_kept']}</td>"
-        f"<td>{html.escape(', '.join(f'{k}={v}' for k, v in {**r['images_dropped'], **r['candidates_dropped']}.items()))}"
-        f"</td></tr>" for r in report["stages"])
-    cards = []
-    for s in samples:
-        meta = json.loads(s["json"])
-        imgs = "".join(f'<img src="{_thumb(s[m])}" alt="{m}" title="{m}">' for m in sorted(s)
-                       if m.endswith((".jpg", ".png")))
-        cards.append(f'<div class="card">{imgs}<p><b>{html.escape(s["txt"].decode())}</b><br>'
-                     f'{html.escape(meta.get("class", ""))} · {html.escape(s["__key__"])}</p></div>')
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>inpaint-pairs report</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
-padding:4px 8px}}.card{{display:inline-block;margin:6px;vertical-align:top;max-width:500px}}
-.card img{{height:120px;margin-right:2px}}</style></head><body>
-<h1>inpaint-pairs report</h1>
-<p>{report['images_in']} images in, {report['candidates']} candidates, <b>{report['pairs']} pairs</b>;
-shards {report['shards_done']}/{report['shards_planned']}.</p>
-<h2>Funnel</h2><table><tr><th>stage</th><th>candidates in</th><th>kept</th><th>dropped (reason=count)</th></tr>
-{rows}</table><h2>Samples (source · mask · target)</h2>{''.join(cards)}</body></html>"""
-
-
-def write_report(out: str, gallery: int = 24) -> dict:
-    stats, missing = collect(out)
+def build_report(stats: list[dict], missing: list[int]) -> dict:
+    """The funnel of the finished shards plus shard accounting (report.json's content)."""
     report = funnel(stats)
     report.update({"shards_planned": len(stats) + len(missing), "shards_done": len(stats),
                    "shards_missing": missing})
+    return report
+
+
+def reject_groups(out: str, report: dict, per_reason: int) -> list[tuple]:
+    """((level, stage, reason), count, [(row, picture or None)]) for every reason of the funnel."""
+    counts = {(lvl, r["stage"], k): v for r in report["stages"] for lvl, key in
+              (("image", "images_dropped"), ("candidate", "candidates_dropped")) for k, v in r[key].items()}
+    examples = gallery.reject_examples(out, counts, per_reason)
+    plans: dict = {}
+    return [(g, n, [(row, gallery.reject_picture(out, row, plans)) for row in examples.get(g, [])])
+            for g, n in counts.items()]
+
+
+def write_pages(out: str, report: dict, counts: list[tuple[int, int]], n: int = 32, per_reason: int = 6) -> None:
+    """report.html (funnel + ``n`` sample pairs from shards spread over ``counts`` = (shard, pairs)) and
+    rejects.html (``per_reason`` examples per reason)."""
+    views = [gallery.pair_view(s) for s in gallery.sample_pairs(out, n, counts)]
+    fileio.write_atomic(fileio.join(out, "report.html"), report_html.report_page(report, views).encode())
+    rejects = report_html.rejects_page(report, reject_groups(out, report, per_reason))
+    fileio.write_atomic(fileio.join(out, "rejects.html"), rejects.encode())
+
+
+def write_report(out: str, gallery_size: int = 32, per_reason: int = 6) -> dict:
+    """Re-merge the shards' stats into report.json, then write report.html and rejects.html."""
+    stats, missing = collect(out)
+    report = build_report(stats, missing)
     fileio.write_json(fileio.join(out, "report.json"), report)
-    done = sorted(s["shard"] for s in stats if s["pairs"])
-    fileio.write_atomic(fileio.join(out, "report.html"),
-                        render_html(report, gallery_samples(out, done, gallery)).encode())
+    write_pages(out, report, [(s["shard"], s["pairs"]) for s in stats], gallery_size, per_reason)
     return report

@@ -1,0 +1,65 @@
+"""Read a finished output folder (the layout written by transforms/shards.py) through real readers.
+
+A shard counts only once its ``.stats.json`` commit marker exists; everything here reads finished shards
+only, so a run still in progress (or killed) is read consistently. Works on any Beam FileSystems path.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from webdataset.tariterators import group_by_keys, tar_file_expander
+
+from transforms import fileio
+from transforms.shards import paths
+
+
+def _ids(folder: str, pattern: str) -> list[int]:
+    return sorted(int(n[:6]) for n in fileio.list_names(folder, pattern) if n[:6].isdigit())
+
+
+def planned_shards(out: str) -> list[int]:
+    return _ids(fileio.join(out, "plan"), "[0-9]*.json")
+
+
+def finished_shards(out: str) -> list[int]:
+    """Ids of the shards whose commit marker (stats json) exists, ascending."""
+    return _ids(fileio.join(out, "shards"), "[0-9]*.stats.json")
+
+
+def read_stats(out: str, shard: int) -> dict:
+    return fileio.read_json(paths(out, shard)["stats"])
+
+
+def read_plan(out: str, shard: int) -> dict:
+    return fileio.read_json(paths(out, shard)["plan"])
+
+
+def iter_samples(out: str, shard: int) -> Iterator[dict]:
+    """The pairs of one shard tar in key order: {'__key__', 'source.jpg', 'target.jpg', 'mask.png', 'txt',
+    'json'} with raw bytes values (webdataset's own tar iterators, over a Beam FileSystems stream)."""
+    url = paths(out, shard)["tar"]
+    with fileio.open_read(url) as f:
+        yield from group_by_keys(tar_file_expander([{"url": url, "stream": f}]))
+
+
+def read_table(path: str, columns: list[str] | None = None) -> pa.Table:
+    with fileio.open_read(path) as f:
+        return pq.read_table(f, columns=columns)
+
+
+def read_pairs_table(out: str, shard: int, columns: list[str] | None = None) -> pa.Table:
+    return read_table(paths(out, shard)["parquet"], columns)
+
+
+def read_rejects_table(out: str, shard: int, columns: list[str] | None = None) -> pa.Table:
+    return read_table(paths(out, shard)["rejects"], columns)
+
+
+def member(sample: dict, stem: str) -> bytes | None:
+    """The bytes of ``stem`` ('source', 'target', 'mask') whatever the image extension (jpg or png)."""
+    for name, value in sample.items():
+        if name.split(".")[0] == stem and name != stem and isinstance(value, (bytes, bytearray)):
+            return value
+    return None
