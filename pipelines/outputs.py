@@ -5,14 +5,16 @@ only, so a run still in progress (or killed) is read consistently. Works on any 
 """
 from __future__ import annotations
 
+import posixpath
 from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from transforms import fileio
-from transforms.shards import paths
+from transforms.shards import paths, shard_name
 
 
 def _ids(folder: str, pattern: str) -> list[int]:
@@ -42,6 +44,13 @@ def iter_samples(out: str, shard: int) -> Iterator[dict]:
     url = paths(out, shard)["tar"]
     with fileio.open_read(url) as f:
         yield from group_by_keys(tar_file_expander([{"url": url, "stream": f}]))
+
+
+def tar_bytes(out: str, shards: list[int]) -> int:
+    """Total size of the given shards' tars (one listing call, any FileSystems path)."""
+    wanted = {f"{shard_name(k)}.tar" for k in shards}
+    found = FileSystems.match([fileio.join(out, "shards", "[0-9]*.tar")])[0].metadata_list
+    return sum(m.size_in_bytes for m in found if posixpath.basename(m.path.replace("\\", "/")) in wanted)
 
 
 def read_table(path: str, columns: list[str] | None = None) -> pa.Table:

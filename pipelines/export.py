@@ -1,0 +1,166 @@
+"""Export an output folder to PIPE's published parquet schema (Hugging Face ``paint-by-inpaint/PIPE`` and its
+companion ``PIPE_Masks``), streaming: one pair in memory at a time plus one row group per open file.
+
+    DIR/data/train-00000.parquet ...   source_img, target_img (image features: struct{bytes, path} plus the
+    DIR/data/test-00000.parquet  ...   `huggingface` schema metadata), Instruction_VLM-LLM, Instruction_Class,
+                                       Instruction_Ref_Dataset, object_location, target_img_dataset, img_id,
+                                       ann_id (strings; "" where an instruction kind does not exist)
+    DIR/masks/masks-00000.parquet ...  (--with-masks) mask, target_img_dataset, img_id, ann_id
+    DIR/README.md                      dataset card (pipelines/card.py)
+
+``datasets.load_dataset("parquet", data_dir=DIR)`` gives the train/test splits (the masks folder matches no
+split pattern); ``load_dataset(DIR)`` and ``load_dataset(DIR, "masks")`` read the card's configs.
+The test split holds whole source images (a stable hash of dataset/img_id), so no photo is in both splits.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+import zlib
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from configs.schema import ConfigError
+from pipelines import outputs
+from transforms.fileio import TMP_PREFIX
+
+PIPE_STRINGS = ("Instruction_VLM-LLM", "Instruction_Class", "Instruction_Ref_Dataset", "object_location",
+                "target_img_dataset", "img_id", "ann_id")
+PIPE_COLUMNS = ("source_img", "target_img") + PIPE_STRINGS
+MASK_COLUMNS = ("mask", "target_img_dataset", "img_id", "ann_id")
+MAX_FILE_BYTES = 500 * 2**20   # a parquet file is closed once it holds this much row data
+ROW_GROUP = 100                # rows per row group (what the Hub's viewer handles well for images)
+
+
+def features(columns: tuple[str, ...]):
+    """``datasets.Features`` for the columns: images for the image columns, strings for the rest."""
+    try:
+        import datasets
+    except ImportError:
+        raise ConfigError("export needs Hugging Face datasets: pip install 'datasets>=3'") from None
+    return datasets.Features({c: datasets.Image() if c in ("source_img", "target_img", "mask")
+                              else datasets.Value("string") for c in columns})
+
+
+def split_of(dataset: str, img_id: str, test_fraction: float) -> str:
+    """'test' for a stable ``test_fraction`` of source images (crc32 of dataset/img_id), else 'train'."""
+    return "test" if zlib.crc32(f"{dataset}/{img_id}".encode()) / 2**32 < test_fraction else "train"
+
+
+def _image(sample: dict, stem: str) -> dict:
+    name = next(n for n in sample if n.split(".")[0] == stem and "." in n)
+    return {"bytes": sample[name], "path": f"{sample['__key__']}.{name}"}
+
+
+def pipe_rows(sample: dict) -> tuple[dict, dict]:
+    """One pair's raw members -> (PIPE row, PIPE_Masks row). Instruction_Class is the class instruction
+    ("add a cat"), Instruction_VLM-LLM the VLM/LLM one, Instruction_Ref_Dataset a referring-expression one;
+    object_location the 3x3 grid cell of transforms/instruct.py LOCATIONS."""
+    meta = json.loads(sample["json"])
+    instr, src = meta.get("instructions") or {}, meta.get("source") or {}
+    ids = {"target_img_dataset": str(src.get("dataset", "")), "img_id": str(src.get("image_id", "")),
+           "ann_id": str(src.get("ann_id", ""))}
+    row = {"source_img": _image(sample, "source"), "target_img": _image(sample, "target"),
+           "Instruction_VLM-LLM": instr.get("vlm_llm", ""), "Instruction_Class": instr.get("add", ""),
+           "Instruction_Ref_Dataset": instr.get("ref_dataset", ""), "object_location": meta.get("location", ""),
+           **ids}
+    return row, {"mask": _image(sample, "mask"), **ids}
+
+
+def row_bytes(row: dict) -> int:
+    return sum(len(v["bytes"]) if isinstance(v, dict) else len(v) for v in row.values())
+
+
+class PartWriter:
+    """``folder/prefix-00000.parquet``, ``-00001`` ...: a new file once one holds ``max_bytes`` of row data;
+    rows buffered one row group at a time. Files appear under their final name only when complete."""
+
+    def __init__(self, folder: str, prefix: str, schema: pa.Schema, max_bytes: int, row_group: int):
+        self.folder, self.prefix, self.schema = folder, prefix, schema
+        self.max_bytes, self.row_group = max_bytes, row_group
+        self.rows: list[dict] = []
+        self.files: list[str] = []
+        self.count = self.bytes = self._file_bytes = 0
+        self._writer = self._tmp = self._final = None
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        n = row_bytes(row)
+        self.count, self.bytes, self._file_bytes = self.count + 1, self.bytes + n, self._file_bytes + n
+        if len(self.rows) >= self.row_group or self._file_bytes >= self.max_bytes:
+            self._flush()
+        if self._file_bytes >= self.max_bytes:
+            self._finish_file()
+
+    def _flush(self) -> None:
+        if not self.rows:
+            return
+        if self._writer is None:
+            os.makedirs(self.folder, exist_ok=True)
+            name = f"{self.prefix}-{len(self.files):05d}.parquet"
+            self._final = os.path.join(self.folder, name)
+            self._tmp = os.path.join(self.folder, f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}")
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        self._writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema), row_group_size=len(self.rows))
+        self.rows = []
+
+    def _finish_file(self) -> None:
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            os.replace(self._tmp, self._final)
+            self.files.append(self._final)
+        self._writer, self._file_bytes = None, 0
+
+    def close(self) -> dict:
+        self._finish_file()
+        return {"num_examples": self.count, "num_bytes": self.bytes, "files": [os.path.basename(f) for f in self.files]}
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            os.remove(self._tmp)
+
+
+def check_target(to: str) -> None:
+    if "://" in to:
+        raise ConfigError(f"--to {to}: export writes to a local folder (upload it afterwards, e.g. "
+                          f"huggingface-cli upload)")
+    for sub in ("data", "masks"):
+        folder = os.path.join(to, sub)
+        if os.path.isdir(folder) and any(n.endswith(".parquet") for n in os.listdir(folder)):
+            raise ConfigError(f"--to {to} already holds an export ({folder}); choose an empty folder")
+
+
+def export_pipe(out: str, to: str, with_masks: bool = False, test_fraction: float = 0.0,
+                max_file_bytes: int = MAX_FILE_BYTES, row_group: int = ROW_GROUP) -> dict:
+    """Stream every finished pair of ``out`` into PIPE's parquet layout under ``to``; write the card.
+    Returns {"splits": {name: {num_examples, num_bytes, files}}, "masks": {...} or None}."""
+    if not 0.0 <= test_fraction < 1.0:
+        raise ConfigError(f"--test-fraction: {test_fraction!r} is out of range; allowed 0 to <1")
+    shards = outputs.finished_shards(out)
+    if not shards:
+        raise ConfigError(f"{out}: no finished shards to export (is it an inpaint-pairs output?)")
+    check_target(to)
+    pipe_schema, mask_schema = features(PIPE_COLUMNS).arrow_schema, features(MASK_COLUMNS).arrow_schema
+    writers = {s: PartWriter(os.path.join(to, "data"), s, pipe_schema, max_file_bytes, row_group)
+               for s in ("train", "test")}
+    masks = PartWriter(os.path.join(to, "masks"), "masks", mask_schema, max_file_bytes, row_group)
+    try:
+        for shard in shards:
+            for sample in outputs.iter_samples(out, shard):
+                row, mask_row = pipe_rows(sample)
+                writers[split_of(row["target_img_dataset"], row["img_id"], test_fraction)].add(row)
+                if with_masks:
+                    masks.add(mask_row)
+    except BaseException:
+        for w in (*writers.values(), masks):
+            w.abort()
+        raise
+    result = {"splits": {s: w.close() for s, w in writers.items() if w.count},
+              "masks": masks.close() if with_masks else None}
+    from pipelines.card import write_export_card
+    write_export_card(out, to, result)
+    return result
