@@ -41,9 +41,68 @@ def run_demo(args, beam_args) -> None:
     print(f"\ndemo: {report['pairs']} pairs in {out}/shards/*.tar; report: {out}/report.html")
 
 
+def _no_extra(extra: list[str]) -> None:
+    if extra:
+        raise ConfigError(f"unrecognized arguments: {' '.join(extra)}")
+
+
+def add_report(sub) -> None:
+    p = sub.add_parser("report", help="re-merge finished shards into report.json/.html, rejects.html, README.md")
+    p.add_argument("output", help="an output folder of build")
+
+
+def run_report(args, extra) -> None:
+    _no_extra(extra)
+    from pipelines.card import write_card
+    from pipelines.outputs import require_output
+    from pipelines.report import format_funnel, write_report
+    require_output(args.output)
+    report = write_report(args.output)
+    write_card(args.output)
+    print(format_funnel(report))
+
+
+def add_preview(sub) -> None:
+    p = sub.add_parser("preview", help="gallery of sample pairs of an output (HTML, and a PNG contact sheet)")
+    p.add_argument("output", help="an output folder of build")
+    p.add_argument("--n", type=int, default=64, help="pairs to show (default 64)")
+    p.add_argument("--png", help="also write a contact sheet to this PNG file")
+    p.add_argument("--html", help="where to write the gallery (default OUTPUT/preview.html)")
+
+
+def run_preview(args, extra) -> None:
+    _no_extra(extra)
+    from pipelines.report import preview
+    done = preview(args.output, args.n, args.png, args.html)
+    print(f"preview: {done['pairs']} pairs -> {done['html']}" + (f" and {done['png']}" if done["png"] else ""))
+
+
+def add_export(sub) -> None:
+    p = sub.add_parser("export", help="write an output as PIPE's parquet (HF datasets) with a dataset card")
+    p.add_argument("output", help="an output folder of build")
+    p.add_argument("--format", choices=["pipe"], default="pipe", help="PIPE's release schema (the only one)")
+    p.add_argument("--to", required=True, help="a new local folder for the parquet files and README.md")
+    p.add_argument("--with-masks", action="store_true", help="also write PIPE_Masks' table to TO/masks/")
+    p.add_argument("--test-fraction", type=float, default=0.0, help="share of source images in a test split")
+
+
+def run_export(args, extra) -> None:
+    _no_extra(extra)
+    from pipelines.export import export_pipe
+    from pipelines.outputs import require_output
+    require_output(args.output)
+    done = export_pipe(args.output, args.to, args.with_masks, args.test_fraction)
+    for name, split in {**done["splits"], **({"masks": done["masks"]} if done["masks"] else {})}.items():
+        print(f"export: {name}: {split['num_examples']} rows in {len(split['files'])} file(s)")
+    print(f"export: {args.to} (card: {os.path.join(args.to, 'README.md')})")
+
+
 COMMANDS = {  # name -> (declare, run)
     "build": (add_build, run_build),
     "demo": (add_demo, run_demo),
+    "report": (add_report, run_report),
+    "preview": (add_preview, run_preview),
+    "export": (add_export, run_export),
 }
 
 

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
+from configs.schema import ConfigError
 from transforms import fileio
 from transforms.shards import paths, shard_name
 
@@ -23,6 +24,13 @@ def _ids(folder: str, pattern: str) -> list[int]:
 
 def planned_shards(out: str) -> list[int]:
     return _ids(fileio.join(out, "plan"), "[0-9]*.json")
+
+
+def require_output(out: str) -> None:
+    """Raise a user error unless ``out`` looks like an output folder of ``build`` (it has a plan)."""
+    if not planned_shards(out):
+        raise ConfigError(f"{out}: not an inpaint-pairs output (no plan/NNNNNN.json); give the folder "
+                          f"passed to build --output")
 
 
 def finished_shards(out: str) -> list[int]:

@@ -96,3 +96,17 @@ def write_report(out: str, gallery_size: int = 32, per_reason: int = 6) -> dict:
     fileio.write_json(fileio.join(out, "report.json"), report)
     write_pages(out, report, [(s["shard"], s["pairs"]) for s in stats], gallery_size, per_reason)
     return report
+
+
+def preview(out: str, n: int = 64, png: str | None = None, html: str | None = None) -> dict:
+    """A gallery of ``n`` pairs of an existing output (HTML page, default OUT/preview.html) and, with
+    ``png``, a Pillow contact sheet. Returns {"html", "png", "pairs"}."""
+    outputs.require_output(out)
+    stats, missing = collect(out)
+    report = build_report(stats, missing)
+    views = [gallery.pair_view(s) for s in gallery.sample_pairs(out, n, [(s["shard"], s["pairs"]) for s in stats])]
+    html = html or fileio.join(out, "preview.html")
+    fileio.write_atomic(html, report_html.report_page(report, views).encode())
+    if png:
+        gallery.contact_sheet(views).save(png)
+    return {"html": html, "png": png, "pairs": len(views)}
