@@ -8,7 +8,7 @@ workers start fast.
 
 ``source`` is the image the instruction applies to and ``target`` the image it should produce. For the
 "add" kinds that is ``KEY.source.jpg`` (object removed) -> ``KEY.target.jpg`` (original); a "remove"
-instruction swaps them. ``mask`` is the object (L image 0/255, or HxW bool with a numpy decode). Shards are
+instruction swaps them. ``mask`` is the object (L image 0/255; HxW bool with "rgb8" or "torchrgb"). Shards are
 split across nodes (``wds.split_by_node``: torch.distributed rank/world size, or RANK/WORLD_SIZE) and
 DataLoader workers (``wds.split_by_worker``), so give at least nodes x workers shards.
 """
@@ -66,8 +66,11 @@ def _image(sample: dict, stem: str):
 
 
 def _mask(mask):
+    """PIL -> L image 0/255; numpy HxWx3 uint8 -> HxW bool; torch 3xHxW float -> HxW bool tensor."""
     if isinstance(mask, np.ndarray):
         return (mask[..., 0] if mask.ndim == 3 else mask) > 127
+    if hasattr(mask, "dim"):
+        return (mask[0] if mask.dim() == 3 else mask) > 0.5
     return mask.convert("L")
 
 

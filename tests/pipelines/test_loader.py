@@ -113,3 +113,17 @@ def test_hf_datasets_equivalent_gives_the_same_examples(demo_build, tmp_path):
         return text, int(np.asarray(source, np.int64).sum()), int(np.asarray(target, np.int64).sum()), \
             int((np.asarray(mask) > 0).sum())
     assert sorted(map(signature, got)) == sorted(map(signature, web))
+
+
+def test_readme_training_loop_with_torch_workers_sees_every_pair_once_per_epoch(demo_build):
+    torch = pytest.importorskip("torch")
+    out, report = demo_build
+    ds = pair_dataset(shard_urls(out), decode="torchrgb", shuffle=1000, location_p=0.0, kinds=("add",)).batched(4)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)  # one shard per worker
+    for _ in range(2):
+        texts = []
+        for source, target, mask, instruction in loader:
+            assert source.shape[1:] == target.shape[1:] == (3, 512, 512) and source.dtype == torch.float32
+            assert mask.shape == (len(instruction), 512, 512) and mask.dtype == torch.bool and mask.any()
+            texts += instruction
+        assert sorted(texts) == sorted(r["instruction_add"] for r in _rows(out)) and len(texts) == report["pairs"]
