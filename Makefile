@@ -7,6 +7,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/inpaint-pairs demo
 
 test: $(VENV)/.installed
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || echo "chromium could not be installed: the report's browser test will be skipped"
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 $(VENV)/.installed: setup.py constraints.txt
