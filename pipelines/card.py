@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import collections
 import json
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import yaml
 
@@ -48,24 +50,29 @@ def _licence_urls(out: str, shard: int, wanted: set[str]) -> dict[str, str]:
     return urls
 
 
-def pair_counts(out: str, shards: list[int]) -> dict:
-    """Counters over every finished pair; reads only small sidecar columns (metadata_json only for a
-    shard that brings a licence not seen before)."""
-    c = {k: collections.Counter() for k in ("datasets", "licences", "classes", "locations", "kinds")}
+def shard_counts(out: str, shard: int) -> dict:
+    """Counters over one shard's pairs, from small sidecar columns only."""
+    cols = outputs.read_pairs_table(out, shard, COLUMNS).to_pydict()
+    c = {key: collections.Counter(cols[name]) for key, name in
+         (("datasets", "dataset"), ("licences", "licence"), ("classes", "class_name"), ("locations", "location"))}
+    c["kinds"] = collections.Counter({kind: sum(1 for v in cols[col] if v) for col, kind in KINDS.items()})
+    return {**c, "images_with_pairs": len(set(cols["image_key"]))}  # an image never spans shards
+
+
+def pair_counts(out: str, shards: list[int], threads: int = 8) -> dict:
+    """Counters over every finished pair (sidecars read by a few threads: the cost is per file, and
+    latency-bound on object storage); metadata_json is read only for a shard bringing a new licence."""
+    total = {k: collections.Counter() for k in ("datasets", "licences", "classes", "locations", "kinds")}
     urls: dict[str, str] = {}
     images = 0
-    for shard in shards:
-        cols = outputs.read_pairs_table(out, shard, COLUMNS).to_pydict()
-        images += len(set(cols["image_key"]))  # an image never spans shards
-        for key, name in (("datasets", "dataset"), ("licences", "licence"), ("classes", "class_name"),
-                          ("locations", "location")):
-            c[key].update(cols[name])
-        for col, kind in KINDS.items():
-            c["kinds"][kind] += sum(1 for v in cols[col] if v)
-        new = set(cols["licence"]) - urls.keys()
-        if new:
-            urls.update(_licence_urls(out, shard, new))
-    return {**c, "images_with_pairs": images, "licence_urls": urls}
+    with ThreadPoolExecutor(threads) as pool:
+        for shard, part in zip(shards, pool.map(partial(shard_counts, out), shards)):
+            for key in total:
+                total[key].update(part[key])
+            images += part["images_with_pairs"]
+            if set(part["licences"]) - urls.keys():
+                urls.update(_licence_urls(out, shard, set(part["licences"]) - urls.keys()))
+    return {**total, "images_with_pairs": images, "licence_urls": urls}
 
 
 def merge_meta(a, b):

@@ -62,6 +62,8 @@ def tar_bytes(out: str, shards: list[int]) -> int:
 
 
 def read_table(path: str, columns: list[str] | None = None) -> pa.Table:
+    if "://" not in path:  # pyarrow's own file reader: about twice as fast as through a Python stream
+        return pq.ParquetFile(path).read(columns=columns)
     with fileio.open_read(path) as f:
         return pq.read_table(f, columns=columns)
 
