@@ -1,6 +1,7 @@
 """Assemble and run the Beam pipeline: plan shards, run the stage chain, write shards, report.
 
-Wiring only: every stage is a pure function from transforms/, wrapped by transforms.stage.Stage.
+Wiring only: every stage is a pure function from transforms/, wrapped by transforms.stage.Stage, or a
+model stage (pure pre -> RunInference -> pure post) wrapped by transforms.model_stage.ModelStage.
 """
 from __future__ import annotations
 
@@ -14,15 +15,22 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
 from configs.schema import Config, ConfigError, dump_yaml
+from model_wrappers.base import Handler
+from model_wrappers.registry import build_handler, model_status
 from pipelines import report as reporting
 from transforms import fileio
 from transforms.blend import blend
+from transforms.describe import DESCRIBERS
 from transforms.encode import encode_pair
 from transforms.filters import filter_candidates
 from transforms.instruct import INSTRUCTORS
+from transforms.instruct_llm import MODEL_INSTRUCTORS
 from transforms.load import load_image
+from transforms.model_stage import ModelStage, ModelStep
 from transforms.propose import MASKERS
+from transforms.propose_models import MODEL_MASKERS
 from transforms.remove import REMOVERS
+from transforms.remove_diffusion import MODEL_REMOVERS
 from transforms.shards import paths, write_shard
 from transforms.sources import plan_source, to_record
 from transforms.stage import Stage
@@ -34,17 +42,39 @@ def _pick(registry: dict, key: str, name: str) -> Callable:
     return registry[name]
 
 
-def stage_chain(cfg: Config) -> list[tuple[str, Callable, object]]:
-    """(stage name, pure function, its config) in pipeline order; the same chain the bare loop runs."""
-    return [
+def stage_chain(cfg: Config) -> list[tuple[str, Callable | ModelStep, object]]:
+    """(stage name, pure function or ModelStep, its config) in pipeline order; stages set to none are left out."""
+    chain = [
         ("load", load_image, cfg.image),
-        ("propose", _pick(MASKERS, "masks.kind", cfg.masks.kind), cfg),
+        ("propose", _pick({**MASKERS, **MODEL_MASKERS}, "masks.kind", cfg.masks.kind), cfg),
         ("filter", filter_candidates, cfg.filters),
-        ("remove", _pick(REMOVERS, "removal.kind", cfg.removal.kind), cfg.removal),
+        ("remove", _pick({**REMOVERS, **MODEL_REMOVERS}, "removal.kind", cfg.removal.kind), cfg.removal),
         ("blend", blend, cfg.removal),
-        ("instruct", _pick(INSTRUCTORS, "instructions.kind", cfg.instructions.kind), cfg.instructions),
+        ("describe", _pick(DESCRIBERS, "describe.kind", cfg.describe.kind), cfg.describe),
+        ("instruct", _pick({**INSTRUCTORS, **MODEL_INSTRUCTORS}, "instructions.kind", cfg.instructions.kind),
+         cfg.instructions),
         ("encode", encode_pair, cfg),
     ]
+    return [(name, fn, section) for name, fn, section in chain if fn is not None]
+
+
+def model_handlers(cfg: Config) -> list[tuple[str, Handler]]:
+    """(stage, ModelHandler) of every model stage of the chain, configured but not loaded."""
+    return [(name, build_handler(fn.family, fn.section(section)))
+            for name, fn, section in stage_chain(cfg) if isinstance(fn, ModelStep)]
+
+
+def require_models(cfg: Config, log: Callable = print) -> None:
+    """Stop before any work when a model the chain needs is missing (named, with where to get it)."""
+    rows = model_status(model_handlers(cfg))
+    bad = [r for r in rows if r.blocking]
+    if bad:
+        hint = " (pip install 'inpaint-pairs[models]')" if any(r.missing_packages for r in bad) else ""
+        raise ConfigError(f"{len(bad)} model(s) cannot be loaded{hint}:\n" + "\n".join(r.line() for r in bad))
+    for r in rows:
+        if r.where.status == "not_cached":
+            log(f"note: {r.model.key} {r.model.ref!r} is not in the local hub cache; each worker downloads it "
+                f"on first load (set HF_HUB_OFFLINE=1 to refuse instead)")
 
 
 def read_plan(shard: int, out: str):
@@ -69,7 +99,10 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
              | "SpreadImages" >> beam.Reshuffle())
     rejects = []
     for name, fn, section in stage_chain(cfg):
-        result = pcoll | Stage(name, fn, section)
+        if isinstance(fn, ModelStep):
+            result = pcoll | ModelStage(name, fn, section, build_handler(fn.family, fn.section(section)))
+        else:
+            result = pcoll | Stage(name, fn, section)
         rejects.append(result.rejects)
         pcoll = result.kept
     grouped = {
@@ -111,16 +144,37 @@ def prepare_output(cfg: Config, out: str) -> None:
         raise ConfigError(f"--output {out} is not writable ({e.strerror or e}); choose another folder") from None
 
 
-def write_plan(out: str, shards: list[list[dict]]) -> list[int]:
-    """Write missing plan files; return the shards not finished yet (no stats json)."""
+def write_plan(out: str, shards: list[list[dict]], part: tuple[int, int] = (0, 1)) -> list[int]:
+    """Write missing plan files; return this slice's shards not finished yet (no stats json).
+
+    Every slice writes every missing plan file (same bytes whoever writes it), so the report can tell
+    which shards of the whole plan are missing; a slice only builds shards k with k % n == i.
+    """
+    i, n = part
     todo = []
     for k, entries in enumerate(shards):
         p = paths(out, k)
         if not fileio.exists(p["plan"]):
             fileio.write_json(p["plan"], {"shard": k, "images": entries})
-        if not fileio.exists(p["stats"]):
+        if k % n == i and not fileio.exists(p["stats"]):
             todo.append(k)
     return todo
+
+
+def parse_slice(text: str | None, env: dict) -> tuple[int, int]:
+    """``i/n`` (or Slurm's array task id/count when unset) -> (i, n); (0, 1) means the whole plan."""
+    if not text and env.get("SLURM_ARRAY_TASK_ID") and env.get("SLURM_ARRAY_TASK_COUNT"):
+        first = int(env.get("SLURM_ARRAY_TASK_MIN", 0))  # arrays may start at 1 (--array=1-8)
+        text = f"{int(env['SLURM_ARRAY_TASK_ID']) - first}/{env['SLURM_ARRAY_TASK_COUNT']}"
+    if not text:
+        return 0, 1
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--slice {text!r}: expected i/n with whole numbers, e.g. 0/4") from None
+    if not 0 <= i < n:
+        raise ConfigError(f"--slice {text!r}: i must be in 0..n-1")
+    return i, n
 
 
 def clear_stale_tmp(out: str, todo: list[int]) -> None:
@@ -172,18 +226,26 @@ class Progress:
         self._thread.join()
 
 
-def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = print) -> dict:
-    """Plan, run the missing shards on Beam, write the report; returns report.json's content."""
+def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = print,
+              part: tuple[int, int] = (0, 1)) -> dict:
+    """Plan, run this slice's missing shards on Beam, write the report; returns the report.
+
+    A slice of several (``part`` = (i, n), n > 1) writes only its own shards and no report: run
+    ``inpaint-pairs report OUT`` once all slices are done. It returns the funnel of its own shards.
+    """
     if "://" not in out:
         out = os.path.abspath(out)
     options = pipeline_options(beam_args)
     stage_chain(cfg)  # registry names checked before any work
+    require_models(cfg, log)
     shards = plan_source(cfg.source)
     prepare_output(cfg, out)
-    todo = write_plan(out, shards)
+    todo = write_plan(out, shards, part)
     clear_stale_tmp(out, todo)
     n_images = sum(len(s) for s in shards)
-    log(f"plan: {n_images} images in {len(shards)} shards; {len(shards) - len(todo)} already done, "
+    mine = [k for k in range(len(shards)) if k % part[1] == part[0]]
+    where = f" (slice {part[0]}/{part[1]}: {len(mine)} shards)" if part[1] > 1 else ""
+    log(f"plan: {n_images} images in {len(shards)} shards{where}; {len(mine) - len(todo)} already done, "
         f"{len(todo)} to build -> {out}")
     if todo:
         started = time.time()
@@ -191,6 +253,9 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
             with beam.Pipeline(options=options) as p:
                 build_pipeline(p, cfg, out, todo)
         log(f"built {len(todo)} shards in {time.time() - started:.1f}s")
+    if part[1] > 1:
+        log(f"slice {part[0]}/{part[1]} done; when every slice is, run: inpaint-pairs report {out}")
+        return {"shards": mine}
     report = reporting.write_report(out)
     log(reporting.format_funnel(report))
     return report

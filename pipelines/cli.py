@@ -22,11 +22,15 @@ def add_build(sub) -> None:
     p.add_argument("--output", required=True, help="output folder (local path, gs://, s3://)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set filters.max_objects=3 (repeatable)")
+    p.add_argument("--slice", default=None, metavar="I/N",
+                   help="build only shards k with k %% N == I (default: Slurm's SLURM_ARRAY_TASK_ID/COUNT "
+                        "when set, else all)")
 
 
 def run_build(args, beam_args) -> None:
-    from pipelines.build import run_build as build
-    build(load_config(args.config, args.set), args.output, beam_args)
+    from pipelines.build import parse_slice, run_build as build
+    part = parse_slice(args.slice, dict(os.environ))
+    build(load_config(args.config, args.set), args.output, beam_args, part=part)
 
 
 def add_demo(sub) -> None:

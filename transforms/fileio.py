@@ -50,9 +50,7 @@ def write_atomic(path: str, write: Callable | bytes) -> None:
                 f.write(write)
             else:
                 write(f)
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-        FileSystems.rename([tmp], [path])
+        FileSystems.rename([tmp], [path])  # replaces an existing file (os.rename; copy+delete on object stores)
     except BaseException:
         if FileSystems.exists(tmp):
             FileSystems.delete([tmp])
