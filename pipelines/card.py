@@ -23,18 +23,24 @@ COLUMNS = ["image_key", "class_name", "dataset", "licence", "location", "instruc
            "instruction_add_location", "instruction_remove", "instruction_vlm_llm"]
 KINDS = {"instruction_add": "add", "instruction_add_location": "add_location",
          "instruction_remove": "remove", "instruction_vlm_llm": "vlm_llm"}
-MODEL_KEYS = ("model", "model_id", "hub_id", "checkpoint", "weights", "pretrained")
+MODEL_KEYS = ("model", "model_id", "hub_id", "checkpoint", "weights")
+
+
+def _is_model_key(key: str) -> bool:
+    return key in MODEL_KEYS or key.endswith(("_model", "_model_id", "_checkpoint"))
 
 
 def find_models(tree, where: str = "") -> list[dict]:
-    """Every mapping in a config/metadata tree that names a model: {where, id, revision}."""
+    """Every model a metadata tree names: {where, id, revision}. A model is a non-empty string under a key
+    such as ``model`` or ``sam_model``; its revision sits beside it (``revision``, ``sam_model_revision``)."""
     found = []
     if isinstance(tree, dict):
-        ids = [tree[k] for k in MODEL_KEYS if isinstance(tree.get(k), str) and tree[k]]
-        if ids:
-            found.append({"where": where or "-", "id": ids[0], "revision": str(tree.get("revision") or "")})
         for k, v in tree.items():
-            found += find_models(v, f"{where}.{k}" if where else str(k))
+            if _is_model_key(k) and isinstance(v, str) and v:
+                revision = tree.get(f"{k}_revision") or (tree.get("revision") if k in MODEL_KEYS else "")
+                found.append({"where": f"{where}.{k}" if where else k, "id": v, "revision": str(revision or "")})
+            else:
+                found += find_models(v, f"{where}.{k}" if where else str(k))
     elif isinstance(tree, list):
         for i, v in enumerate(tree):
             found += find_models(v, f"{where}[{i}]")
@@ -99,7 +105,7 @@ def gather(out: str) -> dict:
     report = reporting.build_report(stats, missing)
     counts = pair_counts(out, [s["shard"] for s in stats])
     sample = metadata_sample(out, [(s["shard"], s["pairs"]) for s in stats])
-    models = find_models(config) + find_models(sample, "pair json")
+    models = find_models(sample)  # what ran, as each pair records it; config.yaml also holds unused sections
     unique = list({(m["id"], m["revision"]): m for m in models}.values())
     licences = sorted({hf_licence(n, counts["licence_urls"].get(n, "")) for n in counts["licences"]} or {"other"})
     return {"config": config, "config_text": config_text, "report": report, "counts": counts,

@@ -6,7 +6,7 @@ import re
 import yaml
 
 # Which config section drives which stage (configs/schema.py); the card shows each stage's settings.
-STAGE_SECTIONS = {"read": "source", "load": "image", "propose": "masks", "filter": "filters", "remove": "removal",
+STAGE_SECTIONS = {"read": "source", "load": "image", "describe": "describe", "propose": "masks", "filter": "filters", "remove": "removal",
                   "blend": "removal", "instruct": "instructions", "encode": "output"}
 TOP_CLASSES = 25
 _CC = re.compile(r"creativecommons\.org/licenses/([a-z-]+)/(\d\.\d)")
@@ -99,14 +99,14 @@ def loading(layout: dict) -> str:
 
 def recipe(facts: dict) -> str:
     cfg = facts["config"]
-    rows = [[stage, ", ".join(f"{k}={v}" for k, v in (cfg.get(sec) or {}).items()) if sec else "-"]
+    rows = [[stage, ", ".join(f"{k}={v}" for k, v in (cfg.get(sec) or {}).items()
+                              if not isinstance(v, (dict, list))) if sec else "-"]
             for stage in [r["stage"] for r in facts["report"]["stages"]]
             for sec in [STAGE_SECTIONS.get(stage)]]
-    models = (table(["where", "model", "revision"], [[m["where"], m["id"], m["revision"] or "-"]
-                                                     for m in facts["models"]]) if facts["models"] else
-              "No learned model: masks from `{}`, removal by `{}`, instructions by `{}`.".format(
-                  (cfg.get("masks") or {}).get("kind"), (cfg.get("removal") or {}).get("kind"),
-                  (cfg.get("instructions") or {}).get("kind")))
+    kinds = ", ".join(f"{sec}.kind `{v['kind']}`" for sec, v in cfg.items() if isinstance(v, dict) and "kind" in v)
+    models = ("Models as the pairs' metadata records them (what ran):\n\n" + table(
+        ["recorded at", "model", "revision"], [[m["where"], m["id"], m["revision"] or "-"] for m in facts["models"]])
+        if facts["models"] else "No model is recorded in the pairs' metadata.") + f"\n\nStage kinds: {kinds}."
     thresholds = table(["filter", "value"], [[k, v] for k, v in (cfg.get("filters") or {}).items()])
     return (f"### Stages\n\n{table(['stage', 'settings'], rows)}\n\n### Models\n\n{models}\n\n"
             f"### Thresholds\n\n{thresholds}\n\n### The run's configuration (config.yaml)\n\n"
