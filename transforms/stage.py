@@ -38,6 +38,18 @@ def run_stage(fn: Callable, rec: Any, cfg: Any, stage: str) -> list:
     return result if isinstance(result, list) else [result]
 
 
+def run_chain(rec: Any, chain: list[tuple[str, Callable, Any]]) -> tuple[list, list[Reject]]:
+    """Run one record through (name, fn, cfg) stages in a plain loop: (final records, rejects)."""
+    items, rejects = [rec], []
+    for name, fn, cfg in chain:
+        nxt = []
+        for item in items:
+            for out in run_stage(fn, item, cfg, name):
+                (rejects if isinstance(out, Reject) else nxt).append(out)
+        items = nxt
+    return items, rejects
+
+
 class _StageDoFn(beam.DoFn):
     def __init__(self, stage: str, fn: Callable, cfg: Any):
         self.stage, self.fn, self.cfg = stage, fn, cfg

@@ -1,0 +1,67 @@
+"""Benchmark 1: the CPU default as a bare Python loop vs the Beam pipeline with 1 and 2 workers.
+
+    .venv/bin/python benchmarks/cpu_default.py [--images 2000]
+
+The loop calls the very functions the pipeline runs (stage_chain + write_shard), one image at a time.
+Prints pairs/s for each and the ratios against the loop (targets: 1 worker >= 0.85x, 2 workers >= 1.6x).
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+
+from common import DEMO_CONFIG, repeated_demo
+
+from configs.schema import load_config
+from pipelines.build import run_build, stage_chain
+from transforms.shards import write_shard
+from transforms.sources import plan_source, to_record
+from transforms.stage import run_chain
+
+
+def bare_loop(cfg, out: str) -> int:
+    import os
+    os.makedirs(f"{out}/shards", exist_ok=True)
+    os.makedirs(f"{out}/rejects", exist_ok=True)
+    chain, pairs = stage_chain(cfg), 0
+    for k, entries in enumerate(plan_source(cfg.source)):
+        shard_pairs, shard_rejects = [], []
+        for entry in entries:
+            done, rejects = run_chain(to_record(entry, k), chain)
+            shard_pairs += done
+            shard_rejects += rejects
+        pairs += write_shard(out, k, [e["key"] for e in entries], shard_pairs, shard_rejects)["pairs"]
+    return pairs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=2000)
+    ap.add_argument("--shard-size", type=int, default=50)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="bench-cpu-")
+    try:
+        ann = repeated_demo(tmp, args.images)
+        cfg = load_config(DEMO_CONFIG, [f"source.annotations={ann}", f"source.shard_size={args.shard_size}"])
+        results = {}
+        start = time.perf_counter()
+        pairs = bare_loop(cfg, f"{tmp}/loop")
+        results["bare loop"] = (pairs, time.perf_counter() - start)
+        for workers in (1, 2):
+            start = time.perf_counter()
+            report = run_build(cfg, f"{tmp}/beam{workers}", [f"--direct_num_workers={workers}"],
+                               log=lambda *_: None)
+            results[f"beam, {workers} worker(s)"] = (report["pairs"], time.perf_counter() - start)
+        base = results["bare loop"][0] / results["bare loop"][1]
+        print(f"{args.images} images, shard size {args.shard_size}")
+        print(f"{'run':<20} {'pairs':>6} {'seconds':>8} {'pairs/s':>8} {'vs loop':>8}")
+        for name, (n, secs) in results.items():
+            print(f"{name:<20} {n:>6} {secs:>8.1f} {n / secs:>8.1f} {n / secs / base:>7.2f}x")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
