@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import string
 from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+from typing import Any, ClassVar, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -59,9 +61,198 @@ class ImageConfig:
         _range("image.max_pixels", self.max_pixels, 1, 10**10)
 
 
+# ---- models (issue 3): every model section shares ModelConfig's keys -------------------------------------
+DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+SAM_TYPES = ("vit_h", "vit_l", "vit_b", "vit_tiny")   # model_wrappers/sam_auto.py SAM_ARCHS
+
+
+def is_local_model(ref: str) -> bool:
+    """A model reference is a local path when it starts with /, ./, ../ or ~; otherwise a hub id."""
+    return ref.startswith(("/", "./", "../", "~")) or os.path.isabs(ref)
+
+
+def _placeholders(key: str, text: str, allowed: tuple[str, ...]) -> None:
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError as e:
+        raise ConfigError(f"{key}: {text!r} is not a valid template ({e})") from None
+    bad = sorted(names - set(allowed))
+    if bad:
+        raise ConfigError(f"{key}: unknown placeholder {{{bad[0]}}}; allowed: "
+                          f"{', '.join('{' + a + '}' for a in allowed) or 'none'}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Where a model comes from and how it runs. ``_KEY`` is the section's place in the config."""
+    _KEY: ClassVar[str] = "model"
+    model: str = ""                 # hub id (owner/name) or local path (starts with /, ./, ../ or ~)
+    device: str = "auto"            # auto (cuda when present, else cpu) | cpu | cuda | cuda:N
+    dtype: str = "auto"             # auto (float16 on cuda, float32 on cpu) | float32 | float16 | bfloat16
+    batch_size: int = 1             # elements per RunInference batch (upper bound; Beam adapts below it)
+    share_across_processes: bool = False   # one copy per machine (Beam large_model), not one per process
+    trust_remote_code: bool = False  # run code shipped with the model; only for models you trust
+
+    def __post_init__(self):
+        k = self._KEY
+        if self.model and not is_local_model(self.model) and not HUB_ID.match(self.model):
+            raise ConfigError(f"{k}.model: {self.model!r} is neither a local path (start it with /, ./, ../ "
+                              f"or ~) nor a hub id (owner/name)")
+        if not DEVICE.match(self.device):
+            raise ConfigError(f"{k}.device: {self.device!r} is not allowed; choose auto, cpu, cuda or cuda:N")
+        _choice(f"{k}.dtype", self.dtype, DTYPES)
+        _range(f"{k}.batch_size", self.batch_size, 1, 4096)
+
+
+@dataclass(frozen=True)
+class SamConfig(ModelConfig):
+    """SAM automatic masks (segment-anything SamAutomaticMaskGenerator); ``model`` is the .pth checkpoint."""
+    _KEY: ClassVar[str] = "masks.sam"
+    model_type: str = "vit_h"       # vit_h | vit_l | vit_b | vit_tiny (a 2-layer stand-in for tests)
+    points_per_side: int = 32
+    points_per_batch: int = 64
+    pred_iou_thresh: float = 0.88
+    stability_score_thresh: float = 0.95
+    box_nms_thresh: float = 0.7
+    min_mask_region_area: int = 0   # px; > 0 removes small holes and islands (OpenCV)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _choice("masks.sam.model_type", self.model_type, SAM_TYPES)
+        _range("masks.sam.points_per_side", self.points_per_side, 1, 256)
+        _range("masks.sam.points_per_batch", self.points_per_batch, 1, 4096)
+        for name in ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh"):
+            _range(f"masks.sam.{name}", getattr(self, name), 0.0, 1.0)
+        _range("masks.sam.min_mask_region_area", self.min_mask_region_area, 0, 10**9)
+
+
+@dataclass(frozen=True)
+class GroundingConfig(ModelConfig):
+    """Grounded-SAM: GroundingDINO boxes for text prompts, SAM (transformers) masks for the boxes."""
+    _KEY: ClassVar[str] = "masks.grounding"
+    model: str = "IDEA-Research/grounding-dino-base"
+    sam_model: str = "facebook/sam-vit-huge"
+    box_threshold: float = 0.3
+    text_threshold: float = 0.25
+    prompt_source: str = "config"   # config (prompts below) | categories (the image's own) | caption
+    prompts: tuple[str, ...] = ()   # class names, for prompt_source config
+    max_boxes: int = 20             # per image, highest box score first
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.sam_model and not is_local_model(self.sam_model) and not HUB_ID.match(self.sam_model):
+            raise ConfigError(f"masks.grounding.sam_model: {self.sam_model!r} is neither a local path nor a hub id")
+        for name in ("box_threshold", "text_threshold"):
+            _range(f"masks.grounding.{name}", getattr(self, name), 0.0, 1.0)
+        _choice("masks.grounding.prompt_source", self.prompt_source, ("config", "categories", "caption"))
+        if any(not p.strip() or "." in p for p in self.prompts):
+            raise ConfigError("masks.grounding.prompts: each prompt must be a non-empty name without dots")
+        _range("masks.grounding.max_boxes", self.max_boxes, 1, 1000)
+
+
+@dataclass(frozen=True)
+class DiffusionConfig(ModelConfig):
+    """Diffusion inpainting (diffusers AutoPipelineForInpainting); PIPE's prompts, N seeded candidates."""
+    _KEY: ClassVar[str] = "removal.diffusion"
+    model: str = "stable-diffusion-v1-5/stable-diffusion-inpainting"
+    steps: int = 10                 # PIPE: 10
+    candidates: int = 3             # PIPE: 3 per object; seeds derive from the sample key
+    seed: int = 0                   # mixed into every derived seed (change it to draw new candidates)
+    guidance: float = 7.5
+    strength: float = 1.0
+    size: int = 512                 # long side the model runs at (multiple of 8); SDXL: 1024
+    prompt: str = "a photo of a background, a photo of an empty place"
+    negative_prompt: str = "an object, {a_class}"   # placeholders: {class}, {a_class}
+
+    def __post_init__(self):
+        super().__post_init__()
+        _range("removal.diffusion.steps", self.steps, 1, 1000)
+        _range("removal.diffusion.candidates", self.candidates, 1, 64)
+        _range("removal.diffusion.seed", self.seed, 0, 2**31 - 1)
+        _range("removal.diffusion.guidance", self.guidance, 0.0, 100.0)
+        _range("removal.diffusion.strength", self.strength, 0.01, 1.0)
+        if self.size < 64 or self.size % 8:
+            raise ConfigError(f"removal.diffusion.size: {self.size!r} must be a multiple of 8, at least 64")
+        for name in ("prompt", "negative_prompt"):
+            _placeholders(f"removal.diffusion.{name}", getattr(self, name), ("class", "a_class"))
+
+
+@dataclass(frozen=True)
+class VlmConfig(ModelConfig):
+    """VLM description of the object on PIPE's object-only view (chat VLMs and BLIP-class captioners)."""
+    _KEY: ClassVar[str] = "describe.vlm"
+    model: str = "llava-hf/llava-1.5-7b-hf"
+    prompt: str = ("Accurately describe the main characteristics of the {class}. "
+                   "Use few words which best describe the {class}.")   # chat VLMs; placeholder {class}
+    caption_prefix: str = ""        # captioners without a chat template (BLIP): text the caption continues
+    max_new_tokens: int = 40
+    margin: float = 0.1             # crop = object box grown by this share of its size on each side
+
+    def __post_init__(self):
+        super().__post_init__()
+        _placeholders("describe.vlm.prompt", self.prompt, ("class",))
+        _range("describe.vlm.max_new_tokens", self.max_new_tokens, 1, 1024)
+        _range("describe.vlm.margin", self.margin, 0.0, 2.0)
+
+
+@dataclass(frozen=True)
+class DescribeConfig:
+    kind: str = "none"              # none | vlm (see transforms/describe.py DESCRIBERS)
+    vlm: VlmConfig = field(default_factory=VlmConfig)
+
+
+@dataclass(frozen=True)
+class FewShot:
+    """One worked example for the LLM: a description, its class, the instruction wanted."""
+    caption: str
+    name: str
+    instruction: str
+
+
+PIPE_FEW_SHOT = (
+    FewShot("a brown leather handbag with a gold buckle", "handbag", "add a brown leather handbag"),
+    FewShot("a small white dog with curly fur, sitting", "dog", "add a small white curly-haired dog"),
+    FewShot("a red double-decker bus with adverts on its side", "bus", "add a red double-decker bus"),
+    FewShot("a ripe yellow banana with a few brown spots", "banana", "add a ripe yellow banana"),
+    FewShot("a wooden chair with a woven seat and a curved back", "chair", "add a wooden chair with a woven seat"),
+)
+
+
+@dataclass(frozen=True)
+class LlmConfig(ModelConfig):
+    """LLM rewrite of the description into an "add" instruction (causal LM with a chat template)."""
+    _KEY: ClassVar[str] = "instructions.llm"
+    model: str = "mistralai/Mistral-7B-Instruct-v0.2"
+    prompt: str = ("Convert the following sentence into a short image addition instruction: {caption}. "
+                   "Use straightforward language and describe only the {class}. "
+                   "Ignore surroundings and background and avoid pictorial description.")
+    few_shot: tuple[FewShot, ...] = PIPE_FEW_SHOT
+    max_new_tokens: int = 32
+    max_words: int = 20             # longer outputs are unusable: the class template is used instead
+
+    def __post_init__(self):
+        super().__post_init__()
+        _placeholders("instructions.llm.prompt", self.prompt, ("caption", "class"))
+        _range("instructions.llm.max_new_tokens", self.max_new_tokens, 1, 1024)
+        _range("instructions.llm.max_words", self.max_words, 2, 200)
+        if len(self.few_shot) > 20:
+            raise ConfigError("instructions.llm.few_shot: at most 20 examples")
+
+
 @dataclass(frozen=True)
 class MasksConfig:
     kind: str = "annotations"       # see transforms/propose.py MASKERS
+    unlabelled_class: str = "object"  # class name of model masks that carry no label (SAM automatic)
+    sam: SamConfig = field(default_factory=SamConfig)
+    grounding: GroundingConfig = field(default_factory=GroundingConfig)
+
+    def __post_init__(self):
+        g = self.grounding
+        if self.kind == "grounded_sam" and g.prompt_source == "config" and not g.prompts:
+            raise ConfigError("masks.grounding.prompts: empty; list class names (e.g. [cat, dog]) or set "
+                              "masks.grounding.prompt_source to categories or caption")
 
 
 @dataclass(frozen=True)
@@ -92,6 +283,7 @@ class RemovalConfig:
     radius: int = 5                 # opencv inpainting radius, px
     dilate: int = 15                # mask dilation kernel, px (odd)
     feather: int = 7                # blur of the blend edge, px (odd, < dilate)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
 
     def __post_init__(self):
         _choice("removal.method", self.method, ("telea", "ns"))
@@ -109,9 +301,12 @@ class RemovalConfig:
 class InstructionsConfig:
     kind: str = "template"          # see transforms/instruct.py INSTRUCTORS
     txt: str = "add"                # which instruction goes to KEY.txt
+    llm: LlmConfig = field(default_factory=LlmConfig)
 
     def __post_init__(self):
-        _choice("instructions.txt", self.txt, ("add", "add_location", "remove"))
+        _choice("instructions.txt", self.txt, ("add", "add_location", "remove", "vlm_llm"))
+        if self.txt == "vlm_llm" and self.kind != "llm":
+            raise ConfigError("instructions.txt: vlm_llm needs instructions.kind llm")
 
 
 @dataclass(frozen=True)
@@ -131,11 +326,14 @@ class Config:
     masks: MasksConfig = field(default_factory=MasksConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
     removal: RemovalConfig = field(default_factory=RemovalConfig)
+    describe: DescribeConfig = field(default_factory=DescribeConfig)
     instructions: InstructionsConfig = field(default_factory=InstructionsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
 PATH_KEYS = ("source.annotations", "source.images")
+MODEL_KEYS = ("masks.sam.model", "masks.grounding.model", "masks.grounding.sam_model", "removal.diffusion.model",
+              "describe.vlm.model", "instructions.llm.model")
 
 
 def _build(cls, data: Any, prefix: str):
@@ -159,7 +357,27 @@ def _build(cls, data: Any, prefix: str):
     return cls(**kwargs)
 
 
+def _coerce_tuple(key: str, value: Any, kind) -> tuple:
+    """A YAML list -> tuple[X, ...]; items are checked like keys (``key[i]``), dataclass items built."""
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{key}: expected a list, got {value!r}")
+    item = get_args(kind)[0]
+    if dataclasses.is_dataclass(item):
+        return tuple(_build_item(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+    return tuple(_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value))
+
+
+def _build_item(cls, data: Any, key: str):
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in (data if isinstance(data, dict) else {})]
+    if isinstance(data, dict) and missing:
+        raise ConfigError(f"{key}: missing key {missing[0]!r}; each item needs "
+                          f"{', '.join(f.name for f in dataclasses.fields(cls))}")
+    return _build(cls, data, key)
+
+
 def _coerce(key: str, value: Any, kind: type):
+    if get_origin(kind) is tuple:
+        return _coerce_tuple(key, value, kind)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind is str and value is None:
@@ -189,6 +407,18 @@ def _resolve_paths(data: dict, base_dir: str) -> None:
             data[section][name] = os.path.normpath(os.path.join(base_dir, value))
 
 
+def _resolve_model_paths(data: dict, base_dir: str) -> None:
+    """Local model paths (./, ../, ~) in a YAML file are relative to that file; hub ids stay as they are."""
+    for key in MODEL_KEYS:
+        *sections, name = key.split(".")
+        node: Any = data
+        for part in sections:
+            node = node.get(part) if isinstance(node, dict) else None
+        value = node.get(name) if isinstance(node, dict) else None
+        if isinstance(value, str) and value and is_local_model(value):
+            node[name] = os.path.normpath(os.path.join(base_dir, os.path.expanduser(value)))
+
+
 def load_config(path: str | None, overrides: list[str] = ()) -> Config:
     """Load a YAML recipe and apply ``key.sub=value`` overrides (values parsed as YAML scalars)."""
     data: dict = {}
@@ -203,6 +433,7 @@ def load_config(path: str | None, overrides: list[str] = ()) -> Config:
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
         _resolve_paths(data, os.path.dirname(os.path.abspath(path)))
+        _resolve_model_paths(data, os.path.dirname(os.path.abspath(path)))
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
@@ -210,6 +441,8 @@ def load_config(path: str | None, overrides: list[str] = ()) -> Config:
         value = yaml.safe_load(raw) if raw else ""
         if key in PATH_KEYS and isinstance(value, str) and value and "://" not in value:
             value = os.path.abspath(value)
+        if key in MODEL_KEYS and isinstance(value, str) and value and is_local_model(value):
+            value = os.path.abspath(os.path.expanduser(value))
         _merge(data, key.strip(), value)
     return _build(Config, data, "")
 

@@ -9,14 +9,12 @@ import json
 import os
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
 from configs.schema import Config, ConfigError, dump_yaml
-from model_wrappers.base import Handler
-from model_wrappers.registry import build_handler, model_status
 from pipelines import report as reporting
 from transforms import fileio
 from transforms.blend import blend
@@ -26,7 +24,7 @@ from transforms.filters import filter_candidates
 from transforms.instruct import INSTRUCTORS
 from transforms.instruct_llm import MODEL_INSTRUCTORS
 from transforms.load import load_image
-from transforms.model_stage import ModelStage, ModelStep
+from transforms.model_step import ModelStep
 from transforms.propose import MASKERS
 from transforms.propose_models import MODEL_MASKERS
 from transforms.remove import REMOVERS
@@ -34,6 +32,9 @@ from transforms.remove_diffusion import MODEL_REMOVERS
 from transforms.shards import paths, write_shard
 from transforms.sources import plan_source, to_record
 from transforms.stage import Stage
+
+if TYPE_CHECKING:
+    from model_wrappers.base import Handler
 
 
 def _pick(registry: dict, key: str, name: str) -> Callable:
@@ -60,13 +61,21 @@ def stage_chain(cfg: Config) -> list[tuple[str, Callable | ModelStep, object]]:
 
 def model_handlers(cfg: Config) -> list[tuple[str, Handler]]:
     """(stage, ModelHandler) of every model stage of the chain, configured but not loaded."""
-    return [(name, build_handler(fn.family, fn.section(section)))
-            for name, fn, section in stage_chain(cfg) if isinstance(fn, ModelStep)]
+    steps = [(name, fn, section) for name, fn, section in stage_chain(cfg) if isinstance(fn, ModelStep)]
+    if not steps:
+        return []
+    # Imported only when a model stage runs: Beam's RunInference module imports torch (seconds).
+    from model_wrappers.registry import build_handler
+    return [(name, build_handler(fn.family, fn.section(section))) for name, fn, section in steps]
 
 
 def require_models(cfg: Config, log: Callable = print) -> None:
     """Stop before any work when a model the chain needs is missing (named, with where to get it)."""
-    rows = model_status(model_handlers(cfg))
+    handlers = model_handlers(cfg)
+    if not handlers:
+        return
+    from model_wrappers.registry import model_status
+    rows = model_status(handlers)
     bad = [r for r in rows if r.blocking]
     if bad:
         hint = " (pip install 'inpaint-pairs[models]')" if any(r.missing_packages for r in bad) else ""
@@ -98,9 +107,11 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
     pcoll = (shards | "ReadPlan" >> beam.FlatMap(read_plan, out)
              | "SpreadImages" >> beam.Reshuffle())
     rejects = []
+    handlers = dict(model_handlers(cfg))
     for name, fn, section in stage_chain(cfg):
         if isinstance(fn, ModelStep):
-            result = pcoll | ModelStage(name, fn, section, build_handler(fn.family, fn.section(section)))
+            from transforms.model_stage import ModelStage  # Beam's RunInference: imports torch
+            result = pcoll | ModelStage(name, fn, section, handlers[name])
         else:
             result = pcoll | Stage(name, fn, section)
         rejects.append(result.rejects)

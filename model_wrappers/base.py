@@ -1,0 +1,120 @@
+"""The Beam ModelHandler every model family shares.
+
+A family says which models it needs (``model_refs``) and how to build its runner (``build``): an object
+whose ``predict(requests) -> predictions`` does all the work, so it also works through the proxy Beam puts
+in front of a model shared across processes. This base adds the rest: device and dtype from the config,
+batching from ``batch_size``, sharing from ``share_across_processes``, a load error that names the model
+and how to get it, and per-element isolation (one bad element does not fail its batch).
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler
+
+from configs.schema import ModelConfig
+from model_wrappers.locate import ModelRef, how_to_get, locate
+from model_wrappers.types import InferenceFailed
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded: infrastructure, so the run stops."""
+
+
+def resolve_device(pref: str, cuda_available: bool) -> str:
+    """'auto' -> 'cuda' when CUDA is present, else 'cpu'; explicit choices are kept."""
+    if pref == "auto":
+        return "cuda" if cuda_available else "cpu"
+    return pref
+
+
+def resolve_dtype(pref: str, device: str) -> str:
+    """'auto' -> float16 on CUDA, float32 on CPU; explicit choices are kept."""
+    if pref == "auto":
+        return "float16" if device.startswith("cuda") else "float32"
+    return pref
+
+
+def run_isolated(predict, batch: list) -> list:
+    """``predict(batch)``; if it raises, each element alone. A lone failure becomes ``InferenceFailed``.
+
+    A batch of one re-raises, so RunInference's dead-letter output records it.
+    """
+    try:
+        return list(predict(batch))
+    except Exception:  # noqa: BLE001 - find the element(s) responsible
+        if len(batch) == 1:
+            raise
+        log.warning("a batch of %d failed; retrying its elements one by one", len(batch), exc_info=True)
+    out = []
+    for element in batch:
+        try:
+            out.extend(predict([element]))
+        except Exception as e:  # noqa: BLE001 - per-element failures are data
+            out.append(InferenceFailed(f"{type(e).__name__}: {e}"[:500]))
+    return out
+
+
+def _nbytes(value: Any) -> int:
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    slots = getattr(type(value), "__slots__", ())
+    return sum(_nbytes(getattr(value, s)) for s in slots) if slots else len(str(value))
+
+
+class Handler(ModelHandler):
+    """Base of every family. Subclasses set ``family`` and implement ``model_refs`` and ``build``."""
+    family: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")   # import names of the extras it needs
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(min_batch_size=1, max_batch_size=cfg.batch_size, large_model=cfg.share_across_processes)
+        self.cfg = cfg
+
+    def model_refs(self) -> list[ModelRef]:
+        raise NotImplementedError
+
+    def missing_packages(self) -> list[str]:
+        """Packages this family needs that are not installed (install hint: pip install 'inpaint-pairs[models]')."""
+        return [name for name in self.requires if importlib.util.find_spec(name) is None]
+
+    def build(self, device: str, dtype: str) -> Any:
+        """Load the weights; return the runner (an object with ``predict(requests) -> list``)."""
+        raise NotImplementedError
+
+    def load_model(self) -> Any:
+        import torch
+        device = resolve_device(self.cfg.device, torch.cuda.is_available())
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelLoadError(f"{self.cfg._KEY}.device is {device} but CUDA is not available here; "
+                                 f"use --set {self.cfg._KEY}.device=auto (or cpu)")
+        try:
+            return self.build(device, resolve_dtype(self.cfg.dtype, device))
+        except Exception as e:
+            raise ModelLoadError(self.load_failure(e)) from e
+
+    def load_failure(self, e: Exception) -> str:
+        """'could not load <key> <ref> (<where>): <error>; <how to get it>' for the first model at fault."""
+        for m in self.model_refs():
+            where = locate(m)
+            if not where.found:
+                return f"could not load {m.key} {m.ref!r} ({where.status}: {where.path}): {e}; {how_to_get(m)}"
+        refs = ", ".join(f"{m.key}={m.ref!r}" for m in self.model_refs())
+        return f"could not load the {self.family} model ({refs}): {type(e).__name__}: {e}"
+
+    def run_inference(self, batch: Sequence[Any], model: Any, inference_args: dict | None = None) -> list:
+        return run_isolated(model.predict, list(batch))
+
+    def get_num_bytes(self, batch: Sequence[Any]) -> int:
+        return sum(_nbytes(x) for x in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return f"inpaint_pairs_{self.family}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(m.ref for m in self.model_refs())})"

@@ -1,0 +1,79 @@
+"""Where a configured model is: a local path, the hub cache, or nowhere yet — and how to get it.
+
+Used before any work (``inpaint-pairs check`` and the start of ``build``) so a missing model stops the run
+with a message naming the config key, the model and the fix, instead of failing inside a worker.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from configs.schema import is_local_model
+
+MARKERS = {"transformers": "config.json", "diffusers": "model_index.json"}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model a handler needs. ``layout``: 'file' (one checkpoint), 'transformers' or 'diffusers' (folders)."""
+    key: str                        # config key, e.g. removal.diffusion.model
+    ref: str                        # hub id or local path, as configured
+    layout: str
+    download: str = ""              # where a 'file' checkpoint is published
+
+
+@dataclass(frozen=True)
+class Location:
+    """``status``: local | cached (hub cache) | not_cached (hub id, will download) | missing."""
+    status: str
+    path: str
+    hint: str = ""
+
+    @property
+    def found(self) -> bool:
+        return self.status in ("local", "cached")
+
+
+def how_to_get(m: ModelRef) -> str:
+    if m.layout == "file":
+        where = f"download {m.download}" if m.download else "download the checkpoint"
+        return f"{where} and give its path: --set {m.key}=/path/to/{os.path.basename(m.download) or 'model.pth'}"
+    if is_local_model(m.ref):
+        return (f"save the model there with save_pretrained(), or give a hub id: --set {m.key}=owner/name")
+    return (f"on a machine with hub access run `hf download {m.ref}` (fills the hub cache; copy "
+            f"~/.cache/huggingface/hub along), or save it to a folder and give its path: "
+            f"--set {m.key}=/path/to/folder")
+
+
+def _local(m: ModelRef) -> Location:
+    path = m.ref
+    if m.layout == "file":
+        ok = os.path.isfile(path)
+    else:
+        ok = os.path.isfile(os.path.join(path, MARKERS[m.layout]))
+    if ok:
+        return Location("local", path)
+    what = "file not found" if m.layout == "file" else f"no {MARKERS.get(m.layout, '')} in the folder"
+    return Location("missing", path, f"{what}; {how_to_get(m)}")
+
+
+def _hub(m: ModelRef) -> Location:
+    if m.layout == "file":
+        return Location("missing", m.ref, f"a {m.key} must be a local file; {how_to_get(m)}")
+    from huggingface_hub import try_to_load_from_cache
+    cached = try_to_load_from_cache(m.ref, MARKERS[m.layout])
+    if isinstance(cached, str):
+        return Location("cached", os.path.dirname(cached))
+    return Location("not_cached", m.ref, how_to_get(m))
+
+
+def locate(m: ModelRef) -> Location:
+    """Find ``m`` without touching the network."""
+    if not m.ref:
+        return Location("missing", "", f"{m.key} is empty; {how_to_get(m)}")
+    return _local(m) if is_local_model(m.ref) else _hub(m)
+
+
+def hub_offline() -> bool:
+    """True when the hub may not be used (HF_HUB_OFFLINE): an uncached hub id is then missing."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")

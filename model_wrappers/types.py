@@ -1,0 +1,63 @@
+"""What goes into and comes out of the model handlers (the ground floor: numpy only, no torch).
+
+Stage code builds the requests (``transforms/``), handlers answer them (``model_wrappers/``). Shapes: images
+are HxWx3 uint8 RGB, masks HxW bool, boxes XYXY pixels in the image's own frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class SegmentRequest:
+    """Find objects in ``image`` (HxWx3 uint8 RGB); ``labels`` are text prompts (Grounded-SAM only)."""
+    image: np.ndarray
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class MaskProposal:
+    """One object a masker found: HxW bool mask in the request's frame, its label ('' = none), scores."""
+    mask: np.ndarray
+    label: str = ""
+    scores: dict[str, float] = field(default_factory=dict)
+    box_xyxy: tuple[float, float, float, float] | None = None
+
+
+@dataclass(slots=True)
+class InpaintRequest:
+    """Repaint ``mask`` (HxW bool) of ``image`` (HxWx3 uint8 RGB) once per seed."""
+    image: np.ndarray
+    mask: np.ndarray
+    prompt: str
+    negative_prompt: str
+    seeds: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class InpaintResult:
+    """One HxWx3 uint8 RGB image per seed (same size as the request), and the safety flags if any."""
+    images: list[np.ndarray]
+    nsfw: list[bool]
+
+
+@dataclass(slots=True)
+class DescribeRequest:
+    """Describe ``image`` (HxWx3 uint8 RGB). Chat VLMs get ``prompt``; captioners continue ``prefix``."""
+    image: np.ndarray
+    prompt: str
+    prefix: str = ""
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A conversation for a chat LLM: dicts with 'role' (system|user|assistant) and 'content'."""
+    messages: list[dict[str, str]]
+
+
+@dataclass(slots=True, frozen=True)
+class InferenceFailed:
+    """The prediction for one element whose inference raised while the rest of its batch succeeded."""
+    detail: str

@@ -1,0 +1,59 @@
+"""VLM description of an object: transformers' image-text-to-text pipeline.
+
+Chat VLMs (LLaVA, Qwen2-VL class: the processor has a chat template) get one user turn with the image and
+the prompt. Captioners without a chat template (BLIP class) get the image and continue ``prefix``.
+Decoding is greedy, so a description is reproducible.
+"""
+from __future__ import annotations
+
+from configs.schema import VlmConfig
+from model_wrappers.base import Handler
+from model_wrappers.locate import ModelRef
+from model_wrappers.types import DescribeRequest
+
+
+def generated_text(output) -> str:
+    """The new text of one pipeline output (chat outputs come wrapped in a one-item list)."""
+    first = output[0] if isinstance(output, list) else output
+    text = first["generated_text"]
+    return text if isinstance(text, str) else text[-1]["content"]
+
+
+class Describer:
+    """The loaded runner: ``predict([DescribeRequest]) -> [str]`` (raw model text, one per request)."""
+
+    def __init__(self, pipe, cfg: VlmConfig):
+        self.pipe, self.cfg = pipe, cfg
+        self.chat = bool(getattr(pipe.processor, "chat_template", None))
+
+    def predict(self, requests: list[DescribeRequest]) -> list[str]:
+        from PIL import Image
+        images = [Image.fromarray(r.image) for r in requests]
+        gen = {"generate_kwargs": {"max_new_tokens": self.cfg.max_new_tokens, "do_sample": False},
+               "batch_size": len(requests), "return_full_text": False}
+        if self.chat:
+            chats = [[{"role": "user", "content": [{"type": "image", "image": im},
+                                                   {"type": "text", "text": r.prompt}]}]
+                     for im, r in zip(images, requests)]
+            outputs = self.pipe(text=chats, **gen)
+        else:
+            outputs = self.pipe(images=images, text=[r.prefix for r in requests], **gen)
+        return [generated_text(o) for o in outputs]
+
+
+class VlmHandler(Handler):
+    family = "vlm"
+    cfg: VlmConfig
+
+    def model_refs(self) -> list[ModelRef]:
+        return [ModelRef("describe.vlm.model", self.cfg.model, "transformers")]
+
+    def build(self, device: str, dtype: str) -> Describer:
+        import torch
+        from transformers import pipeline
+        pipe = pipeline("image-text-to-text", model=self.cfg.model, device=device, dtype=getattr(torch, dtype),
+                        trust_remote_code=self.cfg.trust_remote_code)
+        tokenizer = getattr(pipe.processor, "tokenizer", None)
+        if tokenizer is not None and getattr(pipe.processor, "chat_template", None):
+            tokenizer.padding_side = "left"  # decoder-only chat VLMs generate after the prompt
+        return Describer(pipe, self.cfg)

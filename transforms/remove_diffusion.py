@@ -1,0 +1,80 @@
+"""Remove stage with diffusion inpainting: N seeded candidates per object, one kept.
+
+Seeds derive from the sample key (and ``removal.diffusion.seed``), so a rerun draws the same candidates
+on any machine. Until the CLIP checks of issue 4 choose, the kept candidate is the one whose fill is
+closest in mean colour to the ring of pixels around the dilated mask (a removed object should look like
+its surroundings); every candidate's seed and distance go into the metadata. The blend stage follows.
+"""
+from __future__ import annotations
+
+import hashlib
+from operator import attrgetter
+
+import numpy as np
+
+from configs.schema import RemovalConfig
+from model_wrappers.types import InpaintRequest, InpaintResult
+from transforms.instruct import with_article
+from transforms.model_step import ModelStep
+from transforms.record import Candidate, Reject, reject_candidate
+from transforms.remove import dilate
+
+STAGE = "remove"
+
+
+def derive_seeds(key: str, n: int, base: int = 0) -> tuple[int, ...]:
+    """``n`` seeds in [0, 2**31) from the sample key: stable across runs, machines and Python versions."""
+    return tuple(int.from_bytes(hashlib.sha256(f"{base}:{key}:{i}".encode()).digest()[:4], "big") >> 1
+                 for i in range(n))
+
+
+def class_words(class_name: str) -> dict[str, str]:
+    """Values of the prompt placeholders {class} and {a_class}."""
+    name = class_name.replace("_", " ").strip()
+    return {"class": name, "a_class": with_article(name)}
+
+
+def inpaint_request(c: Candidate, cfg: RemovalConfig) -> tuple[Candidate, InpaintRequest]:
+    """Sets ``c.dilated``; the request repaints it with PIPE's prompts once per derived seed."""
+    d = cfg.diffusion
+    c.dilated = dilate(c.mask, cfg.dilate)
+    words = class_words(c.class_name)
+    return c, InpaintRequest(image=c.image, mask=c.dilated, prompt=d.prompt.format(**words),
+                             negative_prompt=d.negative_prompt.format(**words),
+                             seeds=derive_seeds(c.key, d.candidates, d.seed))
+
+
+def ring_delta(image: np.ndarray, filled: np.ndarray, mask: np.ndarray, dilated: np.ndarray, width: int) -> float:
+    """Distance (0..1) between the mean colour of ``filled`` on ``mask`` and of ``image`` on the ring of
+    ``width`` px around ``dilated``. Images HxWx3 uint8 RGB, masks HxW bool."""
+    ring = dilate(dilated, width) & ~dilated
+    if not ring.any() or not mask.any():
+        return 0.0
+    inside = filled[mask].astype(np.float64).mean(axis=0)
+    around = image[ring].astype(np.float64).mean(axis=0)
+    return float(np.linalg.norm(inside - around) / (255.0 * np.sqrt(3.0)))
+
+
+def pick_removal(c: Candidate, result: InpaintResult, cfg: RemovalConfig) -> Candidate | Reject:
+    """Keep the candidate closest to its surroundings (flagged images never); record every candidate."""
+    d = cfg.diffusion
+    seeds = derive_seeds(c.key, d.candidates, d.seed)
+    if len(result.images) != len(seeds):
+        raise ValueError(f"{len(result.images)} images for {len(seeds)} seeds")
+    deltas = [round(ring_delta(c.image, im, c.mask, c.dilated, cfg.dilate), 6) for im in result.images]
+    usable = [i for i, flagged in enumerate(result.nsfw) if not flagged]
+    c.meta["removal"] = {
+        "kind": "diffusion", "steps": d.steps, "guidance": d.guidance, "strength": d.strength, "size": d.size,
+        "dilate": cfg.dilate, "seeds": list(seeds), "ring_delta": deltas, "nsfw": list(result.nsfw),
+    }
+    c.meta.setdefault("models", {})["removal"] = [d.model]
+    if not usable:
+        return reject_candidate(c, STAGE, "all_candidates_flagged", f"{len(seeds)} flagged by the safety checker")
+    best = min(usable, key=lambda i: (deltas[i], i))
+    c.meta["removal"]["chosen"] = best
+    c.scores["removal_ring_delta"] = deltas[best]
+    c.source = result.images[best]
+    return c
+
+
+MODEL_REMOVERS = {"diffusion": ModelStep(inpaint_request, pick_removal, "diffusion", attrgetter("diffusion"))}
