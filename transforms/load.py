@@ -13,6 +13,9 @@ from transforms.record import ImageRecord, Reject, reject_image
 
 STAGE = "load"
 Image.MAX_IMAGE_PIXELS = None  # the size check below runs on the header, before any pixel is decoded
+# file signatures of the formats photos come in: bytes that start like one of them but do not open are a
+# damaged image ('corrupt_image'), anything else is not an image at all (an HTML error page, text, ...)
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
 
 
 class LoadError(Exception):
@@ -37,6 +40,10 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+def _looks_like_an_image(data: bytes) -> bool:
+    return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
 def decode_image(data: bytes, cfg: ImageConfig) -> np.ndarray:
     """Encoded bytes -> HxWx3 uint8 RGB at its own size; raises LoadError with a precise reason."""
     if not data:
@@ -44,7 +51,8 @@ def decode_image(data: bytes, cfg: ImageConfig) -> np.ndarray:
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise LoadError("not_an_image", f"{len(data)} bytes, no known image header") from None
+        reason = "corrupt_image" if _looks_like_an_image(data) else "not_an_image"
+        raise LoadError(reason, f"{len(data)} bytes, no readable image header") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise LoadError("corrupt_image", str(e)[:200]) from None
     w, h = im.size
