@@ -44,6 +44,17 @@ def _looks_like_an_image(data: bytes) -> bool:
     return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
+def _check_pixels(w: int, h: int, cfg: ImageConfig) -> None:
+    """Refuse, from the header alone, an image too big to decode or one its resize would blow up (a thin
+    strip whose short side is scaled up to ``image.size`` grows its long side by the same factor)."""
+    if w * h > cfg.max_pixels:
+        raise LoadError("too_many_pixels", f"{w}x{h} > image.max_pixels={cfg.max_pixels}")
+    _, (rh, rw), _ = resize_params(h, w, cfg)
+    if rh * rw > cfg.max_pixels:
+        raise LoadError("too_many_pixels_after_resize", f"{w}x{h} resizes to {rw}x{rh} > "
+                                                        f"image.max_pixels={cfg.max_pixels}")
+
+
 def decode_image(data: bytes, cfg: ImageConfig) -> np.ndarray:
     """Encoded bytes -> HxWx3 uint8 RGB at its own size; raises LoadError with a precise reason."""
     if not data:
@@ -55,9 +66,7 @@ def decode_image(data: bytes, cfg: ImageConfig) -> np.ndarray:
         raise LoadError(reason, f"{len(data)} bytes, no readable image header") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise LoadError("corrupt_image", str(e)[:200]) from None
-    w, h = im.size
-    if w * h > cfg.max_pixels:
-        raise LoadError("too_many_pixels", f"{w}x{h} > image.max_pixels={cfg.max_pixels}")
+    _check_pixels(*im.size, cfg)
     try:
         im.load()
         im = ImageOps.exif_transpose(im)
