@@ -283,11 +283,13 @@ class RemovalConfig:
     radius: int = 5                 # opencv inpainting radius, px
     dilate: int = 15                # mask dilation kernel, px (odd)
     feather: int = 7                # blur of the blend edge, px (odd, < dilate)
+    work_side: int = 256            # opencv fills at most this many px across (0 = full size)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
 
     def __post_init__(self):
         _choice("removal.method", self.method, ("telea", "ns"))
         _range("removal.radius", self.radius, 1, 100)
+        _range("removal.work_side", self.work_side, 0, 100_000)
         for name in ("dilate", "feather"):
             value = getattr(self, name)
             if value < 1 or value % 2 == 0:

@@ -1,7 +1,8 @@
 """Blend stage: the source equals the target outside the dilated mask, exactly.
 
 Inside the dilated mask the removed result is blended in with a blurred edge (the blur never reaches
-outside the dilated mask, and the object itself is always fully replaced).
+outside the dilated mask, and the object itself is always fully replaced). Work happens on the dilated
+mask's box (padded by the blur size, so the result equals a whole-image blend).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from configs.schema import RemovalConfig
 from transforms.record import Candidate
+from transforms.remove import box_around
 
 STAGE = "blend"
 
@@ -24,10 +26,14 @@ def blend_alpha(mask: np.ndarray, dilated: np.ndarray, feather: int) -> np.ndarr
 
 def blend(c: Candidate, cfg: RemovalConfig) -> Candidate:
     """``c.source`` := removed result inside ``c.dilated`` with a feathered edge, ``c.image`` elsewhere."""
-    alpha = blend_alpha(c.mask, c.dilated, cfg.feather)[:, :, None]
-    mixed = alpha * c.source.astype(np.float32) + (1.0 - alpha) * c.image.astype(np.float32)
+    ys, xs = box_around(c.dilated, cfg.feather)
+    dilated = c.dilated[ys, xs]
+    alpha = blend_alpha(c.mask[ys, xs], dilated, cfg.feather)[:, :, None]
+    removed, original = c.source[ys, xs].astype(np.float32), c.image[ys, xs].astype(np.float32)
+    mixed = alpha * removed + (1.0 - alpha) * original
     out = c.image.copy()
-    out[c.dilated] = np.clip(mixed[c.dilated] + 0.5, 0, 255).astype(np.uint8)
+    region = out[ys, xs]
+    region[dilated] = np.clip(mixed[dilated] + 0.5, 0, 255).astype(np.uint8)
     c.source = out
     c.meta["blend"] = {"feather": cfg.feather}
     return c

@@ -23,7 +23,7 @@ def test_remove_and_blend_change_only_the_dilated_region_and_replace_the_object(
     assert c.dilated.sum() > c.mask.sum() and (c.dilated >= c.mask).all()
     assert (c.source[~c.dilated] == c.image[~c.dilated]).all()
     assert (c.source[c.mask] != (255, 0, 0)).any(axis=-1).mean() > 0.95  # the red object is gone
-    assert c.meta["removal"] == {"kind": "opencv", "method": "telea", "radius": 5, "dilate": 11}
+    assert c.meta["removal"] == {"kind": "opencv", "method": "telea", "radius": 5, "dilate": 11, "work_side": 256}
 
 
 def test_dilate_grows_by_the_kernel_radius():
@@ -53,3 +53,16 @@ def test_template_instructions():
 def test_keys_never_hold_dots_or_separators(parts):
     key = safe_key(*parts)
     assert "." not in key and "/" not in key and "\\" not in key and " " not in key
+
+
+@pytest.mark.parametrize("work_side", [0, 32])
+def test_large_regions_are_filled_at_reduced_size_and_still_only_inside_the_dilated_mask(work_side):
+    c = _cand()
+    c.mask[:] = False
+    c.mask[20:110, 20:140] = True
+    c.image[c.mask] = (255, 0, 0)
+    cfg = RemovalConfig(dilate=11, feather=5, work_side=work_side)
+    c = blend(remove_opencv(c, cfg), cfg)
+    assert (c.source[~c.dilated] == c.image[~c.dilated]).all()
+    assert (c.source[c.mask][:, 0] < 250).mean() > 0.95  # the red object is gone
+    assert c.meta["removal"]["work_side"] == work_side
