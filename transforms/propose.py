@@ -6,6 +6,8 @@ image. Model maskers (SAM, Grounded-SAM) fill ``rec.objects`` via RunInference a
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pycocotools import mask as mask_utils
 
@@ -29,29 +31,52 @@ def decode_segmentation(seg, h: int, w: int) -> np.ndarray:
             raise MaskError("mask_size_mismatch", f"mask {seg.shape} vs image {(h, w)}")
         return seg.astype(bool)
     if isinstance(seg, list):
-        polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
-        if not polys:
-            raise MaskError("bad_segmentation", "no polygon with at least 3 points")
-        try:
-            rle = mask_utils.merge(mask_utils.frPyObjects([[float(v) for v in p] for p in polys], h, w))
-        except (TypeError, ValueError) as e:
-            raise MaskError("bad_segmentation", str(e)[:200]) from None
-    elif isinstance(seg, dict) and "counts" in seg and "size" in seg:
-        if list(seg["size"]) != [h, w]:
-            raise MaskError("mask_size_mismatch", f"RLE size {seg['size']} vs image {[h, w]}")
-        try:
-            if isinstance(seg["counts"], list):
-                rle = mask_utils.frPyObjects(seg, h, w)
-            else:
-                counts = seg["counts"].encode() if isinstance(seg["counts"], str) else seg["counts"]
-                rle = {"size": [h, w], "counts": counts}
-            m = mask_utils.decode(rle)
-        except (TypeError, ValueError) as e:
-            raise MaskError("bad_segmentation", str(e)[:200]) from None
-        return m.astype(bool)
-    else:
-        raise MaskError("bad_segmentation", f"unsupported segmentation of type {type(seg).__name__}")
-    return mask_utils.decode(rle).astype(bool)
+        return _decode_polygons(seg, h, w)
+    if isinstance(seg, dict) and "counts" in seg and "size" in seg:
+        return _decode_rle(seg, h, w)
+    raise MaskError("bad_segmentation", f"unsupported segmentation of type {type(seg).__name__}")
+
+
+def _polygon_coords(seg: list) -> list[list[float]]:
+    """The polygons of at least 3 points, as floats; raises on non-numeric or non-finite coordinates."""
+    polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0]
+    if not polys:
+        raise MaskError("bad_segmentation", "no polygon with at least 3 points")
+    try:
+        polys = [[float(v) for v in p] for p in polys]
+    except (TypeError, ValueError) as e:
+        raise MaskError("bad_segmentation", str(e)[:200]) from None
+    if not all(math.isfinite(v) for p in polys for v in p):
+        raise MaskError("bad_segmentation", "a polygon coordinate is NaN or infinite")
+    return polys
+
+
+def _decode_polygons(seg: list, h: int, w: int) -> np.ndarray:
+    """Polygons in pixel coordinates -> HxW bool. The rasteriser's time grows with the outline's length
+    (coordinates of 1e8 take ~25 s, NaN exhausts memory), so coordinates are checked before it runs."""
+    polys = _polygon_coords(seg)
+    xs, ys = [v for p in polys for v in p[0::2]], [v for p in polys for v in p[1::2]]
+    where = f"x {min(xs):g}..{max(xs):g}, y {min(ys):g}..{max(ys):g} in a {w}x{h} image"
+    if max(xs) <= 0 or min(xs) >= w or max(ys) <= 0 or min(ys) >= h:
+        raise MaskError("outside_image", where)
+    if min(xs) < -w or max(xs) > 2 * w or min(ys) < -h or max(ys) > 2 * h:
+        raise MaskError("polygon_out_of_range", where)
+    return mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(polys, h, w))).astype(bool)
+
+
+def _decode_rle(seg: dict, h: int, w: int) -> np.ndarray:
+    if list(seg["size"]) != [h, w]:
+        raise MaskError("mask_size_mismatch", f"RLE size {seg['size']} vs image {[h, w]}")
+    try:
+        if isinstance(seg["counts"], list):
+            rle = mask_utils.frPyObjects(seg, h, w)
+        else:
+            counts = seg["counts"].encode() if isinstance(seg["counts"], str) else seg["counts"]
+            rle = {"size": [h, w], "counts": counts}
+        m = mask_utils.decode(rle)
+    except (TypeError, ValueError) as e:
+        raise MaskError("bad_segmentation", str(e)[:200]) from None
+    return m.astype(bool)
 
 
 def bbox_xyxy(mask: np.ndarray) -> list[int]:
