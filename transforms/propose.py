@@ -64,19 +64,50 @@ def _decode_polygons(seg: list, h: int, w: int) -> np.ndarray:
     return mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(polys, h, w))).astype(bool)
 
 
+def _decode_counts(s: bytes) -> list[int]:
+    """pycocotools' compressed RLE counts (its rleFrString): 5 bits a character from '0', a continuation
+    bit, sign-extended, runs from the third on coded as the difference to the run two before."""
+    runs: list[int] = []
+    p = 0
+    while p < len(s):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(s) or not 48 <= s[p] < 112 or k > 7:
+                raise MaskError("bad_rle", f"compressed counts malformed at character {p}")
+            c = s[p] - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        runs.append(x + runs[-2] if len(runs) > 2 else x)
+    return runs
+
+
+def rle_runs(counts) -> list[int]:
+    """Run lengths of COCO RLE counts (a list of ints, or the compressed string); raises if malformed."""
+    if isinstance(counts, str):
+        counts = counts.encode()
+    runs = _decode_counts(counts) if isinstance(counts, bytes) else counts
+    if not isinstance(runs, list) or not all(type(r) is int and r >= 0 for r in runs):
+        raise MaskError("bad_rle", "counts must be non-negative integers or a compressed string")
+    return runs
+
+
 def _decode_rle(seg: dict, h: int, w: int) -> np.ndarray:
-    if list(seg["size"]) != [h, w]:
-        raise MaskError("mask_size_mismatch", f"RLE size {seg['size']} vs image {[h, w]}")
-    try:
-        if isinstance(seg["counts"], list):
-            rle = mask_utils.frPyObjects(seg, h, w)
-        else:
-            counts = seg["counts"].encode() if isinstance(seg["counts"], str) else seg["counts"]
-            rle = {"size": [h, w], "counts": counts}
-        m = mask_utils.decode(rle)
-    except (TypeError, ValueError) as e:
-        raise MaskError("bad_segmentation", str(e)[:200]) from None
-    return m.astype(bool)
+    """RLE -> HxW bool, once its runs are known to cover the frame exactly: pycocotools trusts them and
+    fills a short RLE's tail from uninitialised memory (a different mask on every run)."""
+    size = seg["size"]
+    if not isinstance(size, (list, tuple)) or list(size) != [h, w]:
+        raise MaskError("mask_size_mismatch", f"RLE size {size!r} vs image {[h, w]}")
+    runs = rle_runs(seg["counts"])
+    if sum(runs) != h * w:
+        raise MaskError("bad_rle", f"runs cover {sum(runs)} pixels, the {w}x{h} image has {h * w}")
+    counts = seg["counts"]
+    if isinstance(counts, list):
+        return mask_utils.decode(mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)).astype(bool)
+    counts = counts.encode() if isinstance(counts, str) else counts
+    return mask_utils.decode({"size": [h, w], "counts": counts}).astype(bool)
 
 
 def bbox_xyxy(mask: np.ndarray) -> list[int]:
