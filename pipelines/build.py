@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import threading
+import math
 import time
 from typing import TYPE_CHECKING, Callable
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from configs.schema import Config, ConfigError, dump_yaml
 from pipelines import report as reporting
+from pipelines.progress import Progress
 from transforms import fileio
 from transforms.blend import blend
 from transforms.describe import DESCRIBERS
@@ -198,47 +199,23 @@ def clear_stale_tmp(out: str, todo: list[int]) -> None:
         fileio.delete(stale)
 
 
-class Progress:
-    """Prints shards done / total, images/s and ETA by watching the shards' commit markers."""
+LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner"}
 
-    def __init__(self, out: str, total: int, done_before: int, log: Callable, every: float = 2.0):
-        self.out, self.total, self.before, self.log, self.every = out, total, done_before, log, every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _images_done(self) -> tuple[int, int]:
-        names = fileio.list_names(fileio.join(self.out, "shards"), "*.stats.json")
-        images = 0
-        for n in names:
-            try:
-                images += fileio.read_json(fileio.join(self.out, "shards", n))["images_in"]
-            except (OSError, ValueError, KeyError):
-                pass
-        return len(names), images
-
-    def _run(self):
-        start, last_shards, last_print = time.time(), -1, 0.0
-        while not self._stop.wait(self.every):
-            shards, images = self._images_done()
-            now = time.time()
-            if shards != last_shards or now - last_print > 30:
-                rate = max(shards - self.before, 0) / (now - start)
-                eta = (self.total - shards) / rate if rate > 0 else float("nan")
-                self.log(f"[progress] shards {shards}/{self.total}, images {images}, "
-                         f"{rate * 60:.1f} shards/min, ETA {eta:.0f}s")
-                last_shards, last_print = shards, now
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+def waves(todo: list[int], options: PipelineOptions, shard_size: int, wave_images: int) -> list[list[int]]:
+    """Split the shards to build into pipeline runs. Beam's local runner keeps a stage's whole output in
+    memory (the pairs waiting for their shard writer), so local runs go in waves of about
+    ``wave_images`` images: memory stays bounded whatever the dataset size. Remote runners shuffle on
+    disk and take every shard in one run."""
+    if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS:
+        return [todo]
+    workers = options.view_as(DirectOptions).direct_num_workers or os.cpu_count() or 1
+    per_wave = max(2 * workers, math.ceil(wave_images / shard_size))
+    return [todo[i: i + per_wave] for i in range(0, len(todo), per_wave)]
 
 
 def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = print,
-              part: tuple[int, int] = (0, 1)) -> dict:
+              part: tuple[int, int] = (0, 1), wave_images: int = 1000) -> dict:
     """Plan, run this slice's missing shards on Beam, write the report; returns the report.
 
     A slice of several (``part`` = (i, n), n > 1) writes only its own shards and no report: run
@@ -261,8 +238,9 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     if todo:
         started = time.time()
         with Progress(out, len(shards), len(shards) - len(todo), log):
-            with beam.Pipeline(options=options) as p:
-                build_pipeline(p, cfg, out, todo)
+            for wave in waves(todo, options, cfg.source.shard_size, wave_images):
+                with beam.Pipeline(options=options) as p:
+                    build_pipeline(p, cfg, out, wave)
         log(f"built {len(todo)} shards in {time.time() - started:.1f}s")
     if part[1] > 1:
         log(f"slice {part[0]}/{part[1]} done; when every slice is, run: inpaint-pairs report {out}")

@@ -27,10 +27,15 @@ def add_build(sub) -> None:
                         "when set, else all)")
 
 
+    p.add_argument("--wave-images", type=int, default=1000, metavar="N",
+                   help="local runner only: build about N images per pipeline run, so memory stays bounded "
+                        "(default 1000)")
+
+
 def run_build(args, beam_args) -> None:
     from pipelines.build import parse_slice, run_build as build
     part = parse_slice(args.slice, dict(os.environ))
-    build(load_config(args.config, args.set), args.output, beam_args, part=part)
+    build(load_config(args.config, args.set), args.output, beam_args, part=part, wave_images=args.wave_images)
 
 
 def add_demo(sub) -> None:

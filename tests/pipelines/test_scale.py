@@ -92,3 +92,20 @@ def test_portable_runner_with_an_external_worker_pool_gives_the_same_bytes(demo_
         pool.kill()
         pool.wait()
     assert _files(out) == _files(demo_build[0])
+
+
+def test_local_runs_go_in_waves_of_shards_and_remote_runs_in_one():
+    from pipelines.build import pipeline_options, waves
+    todo = list(range(10))
+    assert waves(todo, pipeline_options([]), 100, 1000) == [todo]
+    assert waves(todo, pipeline_options([]), 100, 300) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    assert waves(todo, pipeline_options(["--direct_num_workers=2"]), 100, 100) == [todo[:4], todo[4:8], todo[8:]]
+    assert waves(todo, pipeline_options(["--runner=DataflowRunner"]), 100, 100) == [todo]
+
+
+def test_many_waves_give_the_same_bytes_as_one(tmp_path):
+    cfg = demo_config("source.shard_size=1")
+    one, many = str(tmp_path / "one"), str(tmp_path / "many")
+    run_build(cfg, one, [], log=lambda *_: None)
+    run_build(cfg, many, [], log=lambda *_: None, wave_images=1)  # 7 shards, 2 per wave
+    assert _files(one) == _files(many)
