@@ -41,8 +41,60 @@ def _load_coco_json(path: str) -> dict:
     return data
 
 
+def _is_id(value) -> bool:
+    """A usable id: an int (not a bool) or a non-empty string. Anything else (null, lists, floats) is not."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value != "")
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
 def _image_id_order(image_id):
     return (0, image_id, "") if isinstance(image_id, int) else (1, 0, str(image_id))
+
+
+def _coco_tables(data: dict) -> tuple[dict, dict, dict]:
+    """(category id -> name, licence id -> licence, image id -> its annotations); malformed rows left out."""
+    categories = {c["id"]: _text(c.get("name")) for c in data["categories"]
+                  if isinstance(c, dict) and _is_id(c.get("id"))}
+    licence_list = data.get("licenses") if isinstance(data.get("licenses"), list) else []
+    licences = {lic["id"]: lic for lic in licence_list if isinstance(lic, dict) and _is_id(lic.get("id"))}
+    by_image: dict = {}
+    for ann in data["annotations"]:
+        if isinstance(ann, dict) and _is_id(ann.get("image_id")):
+            by_image.setdefault(ann["image_id"], []).append(ann)
+    return categories, licences, by_image
+
+
+def _coco_objects(anns: list[dict], categories: dict) -> list[dict]:
+    objects = []
+    for ann in sorted(anns, key=lambda a: str(a.get("id"))):
+        cat = ann.get("category_id")
+        objects.append({
+            "ann_id": str(ann.get("id")), "category_id": cat if _is_id(cat) and isinstance(cat, int) else -1,
+            "class_name": categories.get(cat, "") if _is_id(cat) else "",
+            "segmentation": ann.get("segmentation"), "iscrowd": bool(ann.get("iscrowd", 0)),
+        })
+    return objects
+
+
+def _coco_entry(cfg: SourceConfig, im: dict, tables: tuple[dict, dict, dict]) -> dict:
+    """One plan entry for an images[] row with a usable id."""
+    categories, licences, by_image = tables
+    image_id = im["id"]
+    file_name = im.get("file_name") or os.path.basename(_text(im.get("coco_url")))
+    lic = licences.get(im.get("license"), {}) if _is_id(im.get("license")) else {}
+    meta = {
+        "dataset": cfg.name, "file_name": _text(file_name),
+        "licence": _text(lic.get("name", cfg.licence)), "licence_url": _text(lic.get("url", "")),
+        "url": _text(im.get("coco_url") or im.get("flickr_url") or ""),
+        "width": im.get("width"), "height": im.get("height"),
+    }
+    uri = os.path.join(cfg.images, file_name) if "://" not in cfg.images else f"{cfg.images}/{file_name}"
+    objects = _coco_objects(by_image.get(image_id, []), categories)
+    return {"key": safe_key(cfg.name, f"{image_id:012d}" if isinstance(image_id, int) else image_id),
+            "uri": uri, "source_id": str(image_id), "objects": objects, "meta": meta}
 
 
 def plan_coco(cfg: SourceConfig) -> list[dict]:
@@ -50,12 +102,7 @@ def plan_coco(cfg: SourceConfig) -> list[dict]:
     _require_file("source.annotations", cfg.annotations)
     _require_dir("source.images", cfg.images)
     data = _load_coco_json(cfg.annotations)
-    categories = {c.get("id"): c.get("name", "") for c in data["categories"] if isinstance(c, dict)}
-    licences = {lic.get("id"): lic for lic in data.get("licenses", []) or [] if isinstance(lic, dict)}
-    by_image: dict = {}
-    for ann in data["annotations"]:
-        if isinstance(ann, dict):
-            by_image.setdefault(ann.get("image_id"), []).append(ann)
+    tables = _coco_tables(data)
     images = [im for im in data["images"] if isinstance(im, dict) and "id" in im]
     images.sort(key=lambda im: _image_id_order(im["id"]))
     if cfg.limit:
@@ -63,30 +110,12 @@ def plan_coco(cfg: SourceConfig) -> list[dict]:
     entries = []
     seen = set()
     for im in images:
-        image_id = im["id"]
-        file_name = im.get("file_name") or os.path.basename(str(im.get("coco_url", "")))
-        key = safe_key(cfg.name, f"{image_id:012d}" if isinstance(image_id, int) else image_id)
-        lic = licences.get(im.get("license"), {})
-        meta = {
-            "dataset": cfg.name, "file_name": file_name,
-            "licence": lic.get("name", cfg.licence), "licence_url": lic.get("url", ""),
-            "url": im.get("coco_url") or im.get("flickr_url") or "",
-            "width": im.get("width"), "height": im.get("height"),
-        }
-        if key in seen:
-            meta["duplicate_of"] = key
-            key = safe_key(key, "dup", len(entries))
-        seen.add(key)
-        objects = []
-        for ann in sorted(by_image.get(image_id, []), key=lambda a: str(a.get("id"))):
-            cat = ann.get("category_id")
-            objects.append({
-                "ann_id": str(ann.get("id")), "category_id": cat if isinstance(cat, int) else -1,
-                "class_name": categories.get(cat, ""), "segmentation": ann.get("segmentation"),
-                "iscrowd": bool(ann.get("iscrowd", 0)),
-            })
-        uri = os.path.join(cfg.images, file_name) if "://" not in cfg.images else f"{cfg.images}/{file_name}"
-        entries.append({"key": key, "uri": uri, "source_id": str(image_id), "objects": objects, "meta": meta})
+        entry = _coco_entry(cfg, im, tables)
+        if entry["key"] in seen:
+            entry["meta"]["duplicate_of"] = entry["key"]
+            entry["key"] = safe_key(entry["key"], "dup", len(entries))
+        seen.add(entry["key"])
+        entries.append(entry)
     return entries
 
 
