@@ -10,6 +10,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from configs.schema import ImageConfig
 from transforms import fileio
 from transforms.record import ImageRecord, Reject, reject_image
+from transforms.sources import planned_reject
 
 STAGE = "load"
 Image.MAX_IMAGE_PIXELS = None  # the size check below runs on the header, before any pixel is decoded
@@ -110,6 +111,9 @@ def out_size(rec: ImageRecord, cfg: ImageConfig) -> tuple[int, int]:
 
 def load_image(rec: ImageRecord, cfg: ImageConfig) -> ImageRecord | Reject:
     """Read ``rec.uri`` and fill ``rec.image`` (HxWx3 uint8 RGB, resized) and the resize parameters."""
+    planned = planned_reject(rec)
+    if planned is not None:
+        return planned
     try:
         data = fileio.read_bytes(rec.uri)
     except Exception as e:  # noqa: BLE001 - any filesystem's "not there" or "cannot read"

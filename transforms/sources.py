@@ -2,6 +2,8 @@
 
 A plan entry is a JSON-able dict (key, uri, source_id, objects, meta); ``to_record`` makes it an
 ``ImageRecord``. Add a source by writing ``plan_<kind>(cfg) -> list[dict]`` and registering it in SOURCES.
+An entry the source already knows to be unusable (a duplicate id, ...) stays in the plan with
+``meta['reject']``; the load stage turns it into a reject of stage 'read' without reading anything.
 """
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import os
 from typing import Callable
 
 from configs.schema import ConfigError, SourceConfig
-from transforms.record import ImageRecord, ObjectRef, safe_key
+from transforms.record import ImageRecord, ObjectRef, Reject, reject_image, safe_key
+
+STAGE = "read"
 
 
 def _require_file(key: str, path: str) -> None:
@@ -107,16 +111,43 @@ def plan_coco(cfg: SourceConfig) -> list[dict]:
     images.sort(key=lambda im: _image_id_order(im["id"]))
     if cfg.limit:
         images = images[: cfg.limit]
-    entries = []
-    seen = set()
-    for im in images:
-        entry = _coco_entry(cfg, im, tables)
-        if entry["key"] in seen:
-            entry["meta"]["duplicate_of"] = entry["key"]
-            entry["key"] = safe_key(entry["key"], "dup", len(entries))
-        seen.add(entry["key"])
-        entries.append(entry)
+    return unique_keys([_coco_entry(cfg, im, tables) for im in images])
+
+
+def dup_key(key: str, taken) -> str:
+    """The first ``key-dup-N`` not in ``taken``."""
+    n = 1
+    while safe_key(key, "dup", n) in taken:
+        n += 1
+    return safe_key(key, "dup", n)
+
+
+def set_reject(entry: dict, reason: str, detail: str = "") -> dict:
+    """Mark a plan entry as rejected while planning; it keeps its place (and its key) in the plan."""
+    entry["meta"]["reject"] = {"reason": reason, "detail": detail[:300]}
+    entry["objects"] = []
+    return entry
+
+
+def unique_keys(entries: list[dict]) -> list[dict]:
+    """The first entry keeps a key; a later one gets ``-dup-N`` and a reject: 'duplicate_image_id' when
+    its source id is the same, 'key_collision' when different ids map to one key (``a/b`` and ``a_b``)."""
+    first: dict[str, str] = {}
+    for entry in entries:
+        key = entry["key"]
+        if key in first:
+            same = first[key] == entry["source_id"]
+            entry["key"] = dup_key(key, first)
+            set_reject(entry, "duplicate_image_id" if same else "key_collision",
+                       f"image id {entry['source_id']!r}; {key} is image id {first[key]!r}")
+        first[entry["key"]] = entry["source_id"]
     return entries
+
+
+def planned_reject(rec: ImageRecord) -> Reject | None:
+    """The reject the source decided for ``rec`` while planning, if any."""
+    planned = rec.meta.get("reject")
+    return reject_image(rec, STAGE, planned["reason"], planned.get("detail", "")) if planned else None
 
 
 SOURCES: dict[str, Callable[[SourceConfig], list[dict]]] = {
