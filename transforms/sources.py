@@ -35,8 +35,8 @@ def _load_coco_json(path: str) -> dict:
     from transforms.fileio import read_bytes
     try:
         data = json.loads(read_bytes(path))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"source.annotations: {path} is not a JSON file ({e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ConfigError(f"source.annotations: {path} is not a JSON file ({str(e)[:200]})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"source.annotations: {path} is not a COCO instances file (no top-level object)")
     missing = [k for k in ("images", "annotations", "categories") if not isinstance(data.get(k), list)]
