@@ -102,7 +102,7 @@ class PartWriter:
             name = f"{self.prefix}-{len(self.files):05d}.parquet"
             self._final = os.path.join(self.folder, name)
             self._tmp = os.path.join(self.folder, f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}")
-            self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="snappy")
         self._writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema), row_group_size=len(self.rows))
         self.rows = []
 
