@@ -6,8 +6,9 @@ import re
 import yaml
 
 # Which config section drives which stage (configs/schema.py); the card shows each stage's settings.
-STAGE_SECTIONS = {"read": "source", "load": "image", "describe": "describe", "propose": "masks", "filter": "filters", "remove": "removal",
-                  "blend": "removal", "instruct": "instructions", "encode": "output"}
+STAGE_SECTIONS = {"read": "source", "load": "image", "describe": "describe", "propose": "masks",
+                  "filter": "filters", "remove": "removal", "blend": "removal", "instruct": "instructions",
+                  "encode": "output"}
 TOP_CLASSES = 25
 _CC = re.compile(r"creativecommons\.org/licenses/([a-z-]+)/(\d\.\d)")
 

@@ -116,7 +116,8 @@ class PartWriter:
 
     def close(self) -> dict:
         self._finish_file()
-        return {"num_examples": self.count, "num_bytes": self.bytes, "files": [os.path.basename(f) for f in self.files]}
+        return {"num_examples": self.count, "num_bytes": self.bytes,
+                "files": [os.path.basename(f) for f in self.files]}
 
     def abort(self) -> None:
         if self._writer is not None:

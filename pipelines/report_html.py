@@ -81,7 +81,8 @@ def _img(im, alt: str) -> str:
 def pair_card(view: dict) -> str:
     imgs = "".join(_img(view["images"][n], t) for n, t in
                    (("source", "source: object removed"), ("target", "target: original"), ("mask", "mask on target")))
-    scores = ", ".join(f"{k} {v:.3g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in view["scores"].items())
+    scores = ", ".join(f"{k} {v:.3g}" if isinstance(v, (int, float)) else f"{k} {v}"
+                       for k, v in view["scores"].items())
     others = "; ".join(f"{k}: {v}" for k, v in view["instructions"].items() if v != view["instruction"])
     return (f'<figure class="pair" data-key="{escape(view["key"])}">{imgs}<figcaption>'
             f'<b>{escape(view["instruction"])}</b><br>{escape(view["class"])} · {escape(view["location"])}'
@@ -129,7 +130,8 @@ Each: source (object removed) · target (original) · mask on target.</small></p
 
 
 def reject_card(row: dict, picture) -> str:
-    img = _img(picture, row["key"]) if picture is not None else "<p><small>no picture: the image did not load</small></p>"
+    img = (_img(picture, row["key"]) if picture is not None
+           else "<p><small>no picture: the image did not load</small></p>")
     return (f'<figure class="rej" data-key="{escape(row["key"])}">{img}<figcaption><small>{escape(row["key"])}'
             f'<br>{escape(row["detail"] or "")}</small></figcaption></figure>')
 
