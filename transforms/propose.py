@@ -14,6 +14,7 @@ from pycocotools import mask as mask_utils
 from configs.schema import Config
 from transforms.load import apply_resize, out_size, resize_params
 from transforms.record import Candidate, ImageRecord, ObjectRef, Reject, reject_image, safe_key
+from transforms.sources import dup_key
 
 STAGE = "propose"
 
@@ -146,13 +147,30 @@ def _object_reject(rec: ImageRecord, obj: ObjectRef, reason: str, detail: str = 
     return Reject(safe_key(rec.key, obj.ann_id), rec.shard, rec.key, "candidate", STAGE, reason, detail)
 
 
+def _duplicate_reject(rec: ImageRecord, obj: ObjectRef, key: str, taken: dict[str, str]) -> Reject:
+    """A second object under an existing candidate key gets a key of its own (``-dup-N``) and a reject:
+    'duplicate_annotation_id' (the same id twice) or 'key_collision' (ids a key cannot tell apart)."""
+    reason = "duplicate_annotation_id" if taken[key] == obj.ann_id else "key_collision"
+    dup = dup_key(key, taken)
+    taken[dup] = obj.ann_id
+    return Reject(dup, rec.shard, rec.key, "candidate", STAGE, reason,
+                  f"annotation id {obj.ann_id!r}; {key} is annotation id {taken[key]!r}")
+
+
 def propose_from_annotations(rec: ImageRecord, cfg: Config) -> list[ImageRecord | Reject]:
-    """Decode every annotation of ``rec`` into a candidate (or a reject saying why not)."""
+    """Decode every annotation of ``rec`` into a candidate (or a reject saying why not). Two objects under
+    one key would be two tar samples of one name (the shard then fails to read): the first one wins."""
     if not rec.objects:
         return [reject_image(rec, STAGE, "no_objects")]
     out: list = []
+    taken: dict[str, str] = {}
     h, w = rec.orig_hw
     for obj in rec.objects:
+        key = safe_key(rec.key, obj.ann_id)
+        if key in taken:
+            out.append(_duplicate_reject(rec, obj, key, taken))
+            continue
+        taken[key] = obj.ann_id
         if obj.iscrowd:
             out.append(_object_reject(rec, obj, "iscrowd"))
             continue
