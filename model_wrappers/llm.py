@@ -20,7 +20,7 @@ class Rewriter:
 
     def predict(self, requests: list[ChatRequest]) -> list[str]:
         outputs = self.pipe([r.messages for r in requests], batch_size=len(requests), return_full_text=False,
-                            generate_kwargs={"max_new_tokens": self.cfg.max_new_tokens, "do_sample": False})
+                            max_new_tokens=self.cfg.max_new_tokens, do_sample=False)
         return [generated_text(o) for o in outputs]
 
 

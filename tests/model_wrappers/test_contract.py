@@ -1,0 +1,148 @@
+"""Contract: every registered model family, loaded from disk through the registry, run by RunInference.
+
+Three keyed elements with batches of at most two; each family's check states the output contract
+(types, shapes, scores, determinism). A family missing here fails ``test_every_family_is_covered``.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from apache_beam.testing.util import assert_that
+
+from configs.schema import load_config
+from model_wrappers.base import ModelLoadError
+from model_wrappers.registry import HANDLERS, build_handler
+from model_wrappers.types import (ChatRequest, DescribeRequest, InpaintRequest, InpaintResult, MaskProposal,
+                                  SegmentRequest)
+
+RNG = np.random.default_rng(0)
+IMAGES = [RNG.integers(0, 255, (64, 80, 3), dtype=np.uint8) for _ in range(3)]
+
+
+def _mask(h=64, w=80):
+    m = np.zeros((h, w), bool)
+    m[20:40, 30:50] = True
+    return m
+
+
+def check_proposals(req: SegmentRequest, pred) -> None:
+    assert isinstance(pred, list) and pred, "the tiny models with zero thresholds find something"
+    for p in pred:
+        assert isinstance(p, MaskProposal)
+        assert p.mask.dtype == bool and p.mask.shape == req.image.shape[:2]
+        assert len(p.box_xyxy) == 4
+        assert all(isinstance(v, float) and np.isfinite(v) for v in p.scores.values())
+
+
+def check_sam(req, pred):
+    check_proposals(req, pred)
+    assert all(set(p.scores) == {"sam_predicted_iou", "sam_stability_score"} and p.label == "" for p in pred)
+    ious = [p.scores["sam_predicted_iou"] for p in pred]
+    assert ious == sorted(ious, reverse=True)
+
+
+def check_grounded(req, pred):
+    check_proposals(req, pred)
+    assert len(pred) <= 3  # max_boxes
+    assert all(set(p.scores) == {"box_score", "sam_iou"} and isinstance(p.label, str) for p in pred)
+
+
+def check_inpaint(req: InpaintRequest, pred):
+    assert isinstance(pred, InpaintResult)
+    assert len(pred.images) == len(req.seeds) == len(pred.nsfw)
+    for im in pred.images:
+        assert im.dtype == np.uint8 and im.shape == req.image.shape
+    assert not np.array_equal(pred.images[0], pred.images[1]), "different seeds, different candidates"
+
+
+def check_text(req, pred):
+    assert isinstance(pred, str)
+
+
+SEGMENT = [SegmentRequest(image=im, labels=("apple", "cat")) for im in IMAGES]
+CASES = {  # family: (config overrides, section, requests, check)
+    "sam": (["masks.sam.model={sam}", "masks.sam.model_type=vit_tiny", "masks.sam.points_per_side=4",
+             "masks.sam.pred_iou_thresh=0", "masks.sam.stability_score_thresh=0", "masks.sam.batch_size=2"],
+            "masks.sam", SEGMENT, check_sam),
+    "grounded_sam": (["masks.grounding.model={grounding_dino}", "masks.grounding.sam_model={hf_sam}",
+                      "masks.grounding.box_threshold=0", "masks.grounding.text_threshold=0",
+                      "masks.grounding.max_boxes=3", "masks.grounding.batch_size=2"],
+                     "masks.grounding", SEGMENT, check_grounded),
+    "diffusion": (["removal.diffusion.model={sd}", "removal.diffusion.steps=2", "removal.diffusion.size=64",
+                   "removal.diffusion.batch_size=2"], "removal.diffusion",
+                  [InpaintRequest(im, _mask(), "a photo of a background", "an object", (1, 2)) for im in IMAGES],
+                  check_inpaint),
+    "vlm": (["describe.vlm.model={blip}", "describe.vlm.max_new_tokens=5", "describe.vlm.batch_size=2"],
+            "describe.vlm", [DescribeRequest(im, "describe the apple", "a photo of") for im in IMAGES], check_text),
+    "llm": (["instructions.llm.model={llm}", "instructions.llm.max_new_tokens=5", "instructions.llm.batch_size=2"],
+            "instructions.llm",
+            [ChatRequest([{"role": "user", "content": f"add {w}"}]) for w in ("a cat", "an apple", "a dog")],
+            check_text),
+}
+
+
+def handler_for(family: str, tiny: dict, extra=()):
+    overrides, section, _, _ = CASES[family]
+    cfg = load_config(None, [o.format(**tiny) for o in overrides] + list(extra))
+    node = cfg
+    for part in section.split("."):
+        node = getattr(node, part)
+    return build_handler(family, node)
+
+
+def run_keyed(handler, requests, check):
+    """requests -> RunInference(KeyedModelHandler) on FnApiRunner; ``check(request, prediction)`` per key."""
+    by_key = dict(enumerate(requests))
+
+    def matches(outputs):
+        assert sorted(k for k, _ in outputs) == sorted(by_key)
+        for key, pred in outputs:
+            check(by_key[key], pred)
+
+    with beam.Pipeline(runner="FnApiRunner") as p:
+        out = p | beam.Create(list(by_key.items())) | RunInference(KeyedModelHandler(handler))
+        assert_that(out, matches)
+
+
+def test_every_family_is_covered():
+    assert set(CASES) == set(HANDLERS)
+
+
+@pytest.mark.parametrize("family", sorted(CASES))
+def test_family_through_run_inference(family, tiny):
+    _, _, requests, check = CASES[family]
+    handler = handler_for(family, tiny)
+    assert handler.batch_elements_kwargs() == {"min_batch_size": 1, "max_batch_size": 2}
+    assert not handler.share_model_across_processes()
+    run_keyed(handler, requests, check)
+
+
+def test_chat_vlm_through_run_inference(tiny):
+    """The VLM's chat mode (a LLaVA-class model with a chat template) answers the same contract."""
+    handler = handler_for("vlm", {**tiny, "blip": tiny["llava"]})
+    run_keyed(handler, CASES["vlm"][2], check_text)
+
+
+def test_diffusion_is_reproducible_by_seed(tiny):
+    """Same request, same seeds: the same bytes; in another batch only float rounding may differ (<= 2/255)."""
+    runner = handler_for("diffusion", tiny).load_model()
+    req = InpaintRequest(IMAGES[0], _mask(), "a photo of a background", "an object", (7, 8))
+    a, again = runner.predict([req]), runner.predict([req])
+    mixed = runner.predict([req, InpaintRequest(IMAGES[1], _mask(), "x", "y", (7,))])
+    for i in range(2):
+        assert np.array_equal(a[0].images[i], again[0].images[i])
+        assert np.abs(a[0].images[i].astype(int) - mixed[0].images[i]).max() <= 2
+
+
+@pytest.mark.parametrize("family", sorted(CASES))
+def test_a_missing_model_stops_with_the_key_the_path_and_the_fix(family, tiny, tmp_path):
+    overrides, section, _, _ = CASES[family]
+    gone = {k: str(tmp_path / "nowhere" / k) for k in tiny}
+    handler = handler_for(family, gone)
+    with pytest.raises(ModelLoadError) as e:
+        handler.load_model()
+    message = str(e.value)
+    assert "could not load" in message and section in message and str(tmp_path / "nowhere") in message
+    assert "--set" in message
