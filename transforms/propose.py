@@ -118,13 +118,15 @@ def bbox_xyxy(mask: np.ndarray) -> list[int]:
 
 
 def to_output_frame(mask: np.ndarray, rec: ImageRecord, cfg: Config) -> tuple[np.ndarray, float]:
-    """Decoded-frame mask -> output-frame mask, and the share of the object the crop kept."""
+    """Decoded-frame mask -> output-frame mask, and the share of the object the crop kept. Raises
+    'vanished_at_resize' when downscaling leaves no pixel of a (tiny) object, before any crop."""
     _, resized, offset = resize_params(*rec.orig_hw, cfg.image)
     full = apply_resize(mask.view(np.uint8), resized, (0, 0), resized, nearest=True)
     out = full[offset[0]: offset[0] + rec.image.shape[0], offset[1]: offset[1] + rec.image.shape[1]]
     total = int(np.count_nonzero(full))
-    kept = int(np.count_nonzero(out))
-    return out.astype(bool), (kept / total if total else 0.0)
+    if not total:
+        raise MaskError("vanished_at_resize", f"{int(np.count_nonzero(mask))} px at scale {rec.scale:.4f}")
+    return out.astype(bool), int(np.count_nonzero(out)) / total
 
 
 def make_candidate(rec: ImageRecord, obj: ObjectRef, mask: np.ndarray, crop_kept: float) -> Candidate:
@@ -157,6 +159,22 @@ def _duplicate_reject(rec: ImageRecord, obj: ObjectRef, key: str, taken: dict[st
                   f"annotation id {obj.ann_id!r}; {key} is annotation id {taken[key]!r}")
 
 
+def object_mask(rec: ImageRecord, obj: ObjectRef, cfg: Config) -> tuple[np.ndarray, float]:
+    """One annotation -> (HxW bool mask in the output frame, share of it the crop kept); raises MaskError
+    with the reject reason."""
+    if obj.iscrowd:
+        raise MaskError("iscrowd")
+    if not obj.class_name:
+        raise MaskError("unknown_category", f"category_id {obj.category_id}")
+    mask = decode_segmentation(obj.segmentation, *rec.orig_hw)
+    if not mask.any():
+        raise MaskError("empty_mask")
+    mask, crop_kept = to_output_frame(mask, rec, cfg)
+    if not mask.any():
+        raise MaskError("outside_crop", f"crop kept {crop_kept:.3f}")
+    return mask, crop_kept
+
+
 def propose_from_annotations(rec: ImageRecord, cfg: Config) -> list[ImageRecord | Reject]:
     """Decode every annotation of ``rec`` into a candidate (or a reject saying why not). Two objects under
     one key would be two tar samples of one name (the shard then fails to read): the first one wins."""
@@ -164,32 +182,16 @@ def propose_from_annotations(rec: ImageRecord, cfg: Config) -> list[ImageRecord 
         return [reject_image(rec, STAGE, "no_objects")]
     out: list = []
     taken: dict[str, str] = {}
-    h, w = rec.orig_hw
     for obj in rec.objects:
         key = safe_key(rec.key, obj.ann_id)
         if key in taken:
             out.append(_duplicate_reject(rec, obj, key, taken))
             continue
         taken[key] = obj.ann_id
-        if obj.iscrowd:
-            out.append(_object_reject(rec, obj, "iscrowd"))
-            continue
-        if not obj.class_name:
-            out.append(_object_reject(rec, obj, "unknown_category", f"category_id {obj.category_id}"))
-            continue
         try:
-            mask = decode_segmentation(obj.segmentation, h, w)
+            rec.candidates.append(make_candidate(rec, obj, *object_mask(rec, obj, cfg)))
         except MaskError as e:
             out.append(_object_reject(rec, obj, e.reason, e.detail))
-            continue
-        if not mask.any():
-            out.append(_object_reject(rec, obj, "empty_mask"))
-            continue
-        mask, crop_kept = to_output_frame(mask, rec, cfg)
-        if not mask.any():
-            out.append(_object_reject(rec, obj, "outside_crop", f"crop kept {crop_kept:.3f}"))
-            continue
-        rec.candidates.append(make_candidate(rec, obj, mask, crop_kept))
     if rec.candidates:
         out.insert(0, rec)
     return out
