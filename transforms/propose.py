@@ -164,8 +164,8 @@ def object_mask(rec: ImageRecord, obj: ObjectRef, cfg: Config) -> tuple[np.ndarr
     with the reject reason."""
     if obj.iscrowd:
         raise MaskError("iscrowd")
-    if not obj.class_name:
-        raise MaskError("unknown_category", f"category_id {obj.category_id}")
+    if not obj.class_name.replace("_", " ").strip():  # no name, or one that would make "add a  " (instruct)
+        raise MaskError("unknown_category", f"category_id {obj.category_id}, name {obj.class_name!r}")
     mask = decode_segmentation(obj.segmentation, *rec.orig_hw)
     if not mask.any():
         raise MaskError("empty_mask")
