@@ -39,12 +39,50 @@ class SourceConfig:
     shard_size: int = 100           # input images per shard (output shard k <- input shard k)
     limit: int = 0                  # first N images (by id) only; 0 = all
     licence: str = ""               # default licence text when the source names none
+    masks: str = ""                 # openimages: folder of the per-mask PNGs (the CSV's MaskPath is relative to it)
+    classes: str = ""               # openimages: class-descriptions CSV (/m/ label id -> readable name)
+    url_column: str = "url"         # laion_parquet: column names (img2dataset's by default; case-insensitive)
+    caption_column: str = "caption"
+    width_column: str = "width"
+    height_column: str = "height"
+    licence_column: str = "license"
+    vocabulary: str = "lvis"        # captions -> objects (Grounded-SAM prompts): lvis (shipped list) | none | a file
+    max_caption_classes: int = 8    # classes kept per caption, in caption order
 
     def __post_init__(self):
         if not self.name.isalnum():
             raise ConfigError(f"source.name: {self.name!r} must be letters and digits only (it starts every key)")
         _range("source.shard_size", self.shard_size, 1, 1_000_000)
         _range("source.limit", self.limit, 0, 10**12)
+        if not self.url_column.strip():
+            raise ConfigError("source.url_column: empty; name the column holding the image URLs (e.g. url)")
+        _range("source.max_caption_classes", self.max_caption_classes, 1, 256)
+
+
+@dataclass(frozen=True)
+class FetchConfig:
+    """The bounded HTTP client the load stage uses for http(s) uris (transforms/fetch.py)."""
+    connect_timeout: float = 5.0    # s to open a connection
+    read_timeout: float = 10.0      # s the server may stay silent
+    total_timeout: float = 60.0     # s for one image, redirects, retries and backoff included
+    max_bytes: int = 32 * 2**20     # larger bodies are too_large (streamed: reading stops at the limit)
+    max_redirects: int = 5
+    retries: int = 2                # extra attempts after a 5xx or a timeout (never after a 4xx or a refused connection)
+    backoff: float = 0.5            # s before the first retry, doubled for each next one
+    concurrency: int = 16           # requests at once per worker process
+    user_agent: str = "inpaint-pairs/0.1 (training-pair builder; Apache Beam)"
+    respect_noai: bool = True       # X-Robots-Tag noai / noimageai -> reject opted_out
+
+    def __post_init__(self):
+        for name in ("connect_timeout", "read_timeout", "total_timeout"):
+            _range(f"image.fetch.{name}", getattr(self, name), 0.001, 3600.0)
+        _range("image.fetch.max_bytes", self.max_bytes, 1, 2**34)
+        _range("image.fetch.max_redirects", self.max_redirects, 0, 30)
+        _range("image.fetch.retries", self.retries, 0, 10)
+        _range("image.fetch.backoff", self.backoff, 0.0, 60.0)
+        _range("image.fetch.concurrency", self.concurrency, 1, 1024)
+        if not self.user_agent.strip() or not self.user_agent.isprintable() or not self.user_agent.isascii():
+            raise ConfigError("image.fetch.user_agent: must be printable ASCII on one line, naming the project")
 
 
 @dataclass(frozen=True)
@@ -53,6 +91,7 @@ class ImageConfig:
     resize: str = "short_side_crop"  # PIPE's release: short side to size, centre crop to size x size
     min_side: int = 64              # reject smaller inputs
     max_pixels: int = 89_478_485    # reject larger inputs (decompression bombs); Pillow's own limit
+    fetch: FetchConfig = field(default_factory=FetchConfig)   # http(s) uris: the bounded download
 
     def __post_init__(self):
         _choice("image.resize", self.resize, ("short_side_crop", "short_side", "none"))
@@ -242,11 +281,39 @@ class LlmConfig(ModelConfig):
 
 
 @dataclass(frozen=True)
+class BrushConfig:
+    """Random brush masks (BrushNet's recipe), seeded from the image key: strokes of 0-8 vertices."""
+    count: int = 1                  # masks per image
+    max_strokes: int = 4            # each mask has 1 to max_strokes strokes
+    min_vertices: int = 0
+    max_vertices: int = 8
+    min_width: float = 0.25         # stroke width / image short side (BrushNet: 128 px at 512)
+    max_width: float = 0.25
+    radius: float = 0.125           # mean vertex step / image diagonal (BrushNet: 1/8)
+    erode_dilate: float = 0.0       # probability of an opening (erode then dilate); BrushNet's trainer: 0.3
+    invert: float = 0.0             # probability of inverting the mask; BrushNet's trainer: 0.5
+    seed: int = 0                   # mixed into every key's seed
+
+    def __post_init__(self):
+        _range("masks.brush.count", self.count, 1, 64)
+        _range("masks.brush.max_strokes", self.max_strokes, 1, 64)
+        _range("masks.brush.min_vertices", self.min_vertices, 0, 64)
+        _range("masks.brush.max_vertices", self.max_vertices, self.min_vertices, 64)
+        _range("masks.brush.min_width", self.min_width, 0.001, 1.0)
+        _range("masks.brush.max_width", self.max_width, self.min_width, 1.0)
+        _range("masks.brush.radius", self.radius, 0.0, 1.0)
+        _range("masks.brush.erode_dilate", self.erode_dilate, 0.0, 1.0)
+        _range("masks.brush.invert", self.invert, 0.0, 1.0)
+        _range("masks.brush.seed", self.seed, 0, 2**31 - 1)
+
+
+@dataclass(frozen=True)
 class MasksConfig:
     kind: str = "annotations"       # see transforms/propose.py MASKERS
     unlabelled_class: str = "object"  # class name of model masks that carry no label (SAM automatic)
     sam: SamConfig = field(default_factory=SamConfig)
     grounding: GroundingConfig = field(default_factory=GroundingConfig)
+    brush: BrushConfig = field(default_factory=BrushConfig)
 
     def __post_init__(self):
         g = self.grounding
@@ -265,10 +332,11 @@ class FilterConfig:
     min_component_share: float = 0.8  # largest connected component / mask area
     min_crop_kept: float = 0.9      # share of the object left after the centre crop
     max_objects: int = 5            # per image, largest first; 0 = no cap
+    min_sam_iou: float = 0.0        # Grounded-SAM: SAM's predicted IoU of the mask (confident masks only)
 
     def __post_init__(self):
         for name in ("min_area_ratio", "max_area_ratio", "max_border_touch", "min_component_share",
-                     "min_crop_kept"):
+                     "min_crop_kept", "min_sam_iou"):
             _range(f"filters.{name}", getattr(self, name), 0.0, 1.0)
         if self.min_area_ratio > self.max_area_ratio:
             raise ConfigError("filters.min_area_ratio must not exceed filters.max_area_ratio")
@@ -313,10 +381,12 @@ class InstructionsConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
+    format: str = "pipe"            # pipe (one pair per object) | brushdata (one image, all its masks as RLE)
     image_format: str = "jpg"       # jpg | png (lossless)
     jpeg_quality: int = 95
 
     def __post_init__(self):
+        _choice("output.format", self.format, ("pipe", "brushdata"))   # transforms/formats.py FORMATS
         _choice("output.image_format", self.image_format, ("jpg", "png"))
         _range("output.jpeg_quality", self.jpeg_quality, 1, 100)
 
@@ -333,7 +403,8 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
-PATH_KEYS = ("source.annotations", "source.images")
+PATH_KEYS = ("source.annotations", "source.images", "source.masks", "source.classes", "source.vocabulary")
+PATH_WORDS = {"source.vocabulary": ("lvis", "none")}   # values of a path key that name no file
 MODEL_KEYS = ("masks.sam.model", "masks.grounding.model", "masks.grounding.sam_model", "removal.diffusion.model",
               "describe.vlm.model", "instructions.llm.model")
 
@@ -405,6 +476,8 @@ def _resolve_paths(data: dict, base_dir: str) -> None:
     for key in PATH_KEYS:
         section, name = key.split(".")
         value = data.get(section, {}).get(name) if isinstance(data.get(section), dict) else None
+        if value in PATH_WORDS.get(key, ()):
+            continue
         if isinstance(value, str) and value and "://" not in value and not os.path.isabs(value):
             data[section][name] = os.path.normpath(os.path.join(base_dir, value))
 
@@ -441,7 +514,8 @@ def load_config(path: str | None, overrides: list[str] = ()) -> Config:
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected key.sub=value")
         value = yaml.safe_load(raw) if raw else ""
-        if key in PATH_KEYS and isinstance(value, str) and value and "://" not in value:
+        if key in PATH_KEYS and isinstance(value, str) and value and "://" not in value \
+                and value not in PATH_WORDS.get(key, ()):
             value = os.path.abspath(value)
         if key in MODEL_KEYS and isinstance(value, str) and value and is_local_model(value):
             value = os.path.abspath(os.path.expanduser(value))
