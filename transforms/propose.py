@@ -175,11 +175,22 @@ def object_mask(rec: ImageRecord, obj: ObjectRef, cfg: Config) -> tuple[np.ndarr
     return mask, crop_kept
 
 
+def size_mismatch(rec: ImageRecord) -> str:
+    """'' unless the source gives a width and height (ints) that the decoded image does not have: then the
+    annotations were made on another file (a resized copy, another rotation) and would land elsewhere."""
+    w, h = rec.meta.get("width"), rec.meta.get("height")
+    if type(w) is not int or type(h) is not int or (h, w) == tuple(rec.orig_hw):
+        return ""
+    return f"annotations are for {w}x{h}, the file decodes to {rec.orig_hw[1]}x{rec.orig_hw[0]}"
+
+
 def propose_from_annotations(rec: ImageRecord, cfg: Config) -> list[ImageRecord | Reject]:
     """Decode every annotation of ``rec`` into a candidate (or a reject saying why not). Two objects under
     one key would be two tar samples of one name (the shard then fails to read): the first one wins."""
     if not rec.objects:
         return [reject_image(rec, STAGE, "no_objects")]
+    if size_mismatch(rec):
+        return [reject_image(rec, STAGE, "image_size_mismatch", size_mismatch(rec))]
     out: list = []
     taken: dict[str, str] = {}
     for obj in rec.objects:
