@@ -9,6 +9,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from configs.schema import ImageConfig
 from transforms import fileio
+from transforms.fetch import FetchError, read_uri
+from transforms.mask_files import read_mask_files
 from transforms.record import ImageRecord, Reject, reject_image
 from transforms.sources import planned_reject
 
@@ -115,7 +117,9 @@ def load_image(rec: ImageRecord, cfg: ImageConfig) -> ImageRecord | Reject:
     if planned is not None:
         return planned
     try:
-        data = fileio.read_bytes(rec.uri)
+        data = read_uri(rec.uri, cfg.fetch)  # http(s) through the bounded client, tar members, file://, paths
+    except FetchError as e:
+        return reject_image(rec, STAGE, e.reason, e.detail)
     except Exception as e:  # noqa: BLE001 - any filesystem's "not there" or "cannot read"
         reason = "file_missing" if not fileio.exists(rec.uri) else "read_error"
         return reject_image(rec, STAGE, reason, f"{rec.uri}: {type(e).__name__}")
@@ -126,4 +130,4 @@ def load_image(rec: ImageRecord, cfg: ImageConfig) -> ImageRecord | Reject:
     rec.orig_hw = rgb.shape[:2]
     rec.scale, resized, rec.offset = resize_params(*rec.orig_hw, cfg)
     rec.image = np.ascontiguousarray(apply_resize(rgb, resized, rec.offset, out_size(rec, cfg)))
-    return rec
+    return read_mask_files(rec, cfg.fetch)  # masks the source names by file (Open Images PNGs) -> arrays
