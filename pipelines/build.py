@@ -16,6 +16,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from configs.schema import Config, ConfigError, dump_yaml
 from pipelines import report as reporting
+from pipelines.card import write_card
 from pipelines.progress import Progress
 from transforms import fileio
 from transforms.blend import blend
@@ -246,6 +247,7 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
         log(f"slice {part[0]}/{part[1]} done; when every slice is, run: inpaint-pairs report {out}")
         return {"shards": mine}
     report = reporting.write_report(out)
+    write_card(out)
     log(reporting.format_funnel(report))
     return report
 
