@@ -13,6 +13,10 @@ from typing import Callable
 
 from configs.schema import ConfigError, SourceConfig
 from transforms.record import ImageRecord, ObjectRef, Reject, reject_image, safe_key
+from transforms.source_folder import plan_folder
+from transforms.source_laion import plan_laion_parquet
+from transforms.source_openimages import plan_openimages
+from transforms.source_webdataset import plan_webdataset
 
 STAGE = "read"
 
@@ -183,6 +187,10 @@ def planned_reject(rec: ImageRecord) -> Reject | None:
 SOURCES: dict[str, Callable[[SourceConfig], list[dict]]] = {
     "coco": plan_coco,
     "lvis": plan_coco,
+    "laion_parquet": plan_laion_parquet,
+    "webdataset": plan_webdataset,
+    "folder": plan_folder,
+    "openimages": plan_openimages,
 }
 
 
