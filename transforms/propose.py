@@ -13,6 +13,7 @@ from pycocotools import mask as mask_utils
 
 from configs.schema import Config
 from transforms.load import apply_resize, out_size, resize_params
+from transforms.propose_brush import propose_brush
 from transforms.record import Candidate, ImageRecord, ObjectRef, Reject, reject_image, safe_key
 from transforms.sources import dup_key
 
@@ -208,4 +209,4 @@ def propose_from_annotations(rec: ImageRecord, cfg: Config) -> list[ImageRecord 
     return out
 
 
-MASKERS = {"annotations": propose_from_annotations}
+MASKERS = {"annotations": propose_from_annotations, "brush": propose_brush}
