@@ -73,7 +73,9 @@ class Handler(ModelHandler):
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")   # import names of the extras it needs
 
     def __init__(self, cfg: ModelConfig):
-        super().__init__(min_batch_size=1, max_batch_size=cfg.batch_size, large_model=cfg.share_across_processes)
+        # Fixed batches (min = max): predictable accelerator memory; a bundle's last batch may be smaller.
+        super().__init__(min_batch_size=cfg.batch_size, max_batch_size=cfg.batch_size,
+                         large_model=cfg.share_across_processes)
         self.cfg = cfg
 
     def model_refs(self) -> list[ModelRef]:

@@ -68,8 +68,8 @@ def to_proposals(records: list[dict]) -> list[MaskProposal]:
     for r in sorted(records, key=lambda r: (-r["predicted_iou"], -r["area"])):
         x, y, w, h = r["bbox"]
         out.append(MaskProposal(mask=np.asarray(r["segmentation"], bool), box_xyxy=(x, y, x + w, y + h),
-                                scores={"sam_predicted_iou": round(float(r["predicted_iou"]), 6),
-                                        "sam_stability_score": round(float(r["stability_score"]), 6)}))
+                                scores={"sam_iou": round(float(r["predicted_iou"]), 6),
+                                        "sam_stability": round(float(r["stability_score"]), 6)}))
     return out
 
 

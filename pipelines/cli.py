@@ -12,6 +12,7 @@ import os
 import sys
 
 from configs.schema import ConfigError, load_config
+from pipelines.check import add_check, run_check
 
 DEMO_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo.yaml")
 
@@ -112,6 +113,7 @@ COMMANDS = {  # name -> (declare, run)
     "report": (add_report, run_report),
     "preview": (add_preview, run_preview),
     "export": (add_export, run_export),
+    "check": (add_check, run_check),
 }
 
 

@@ -30,7 +30,7 @@ def _bpe_tokenizer(extra_special=(), chat_template=None):
     bpe.train_from_iterator([" ".join(WORDS)] * 10, trainer)
     extra = {"image_token": "<image>"} if "<image>" in extra_special else {}
     return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                   pad_token="<pad>", model_max_length=512, chat_template=chat_template,
+                                   pad_token="<pad>", model_max_length=2048, chat_template=chat_template,
                                    extra_special_tokens=extra)
 
 
@@ -42,7 +42,7 @@ CHAT = ("{% for m in messages %}<s>{{ m['role'] }}: {% if m['content'] is string
 def _llama_config(vocab_size: int):
     from transformers import LlamaConfig
     return LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
                        bos_token_id=1, eos_token_id=2, pad_token_id=3)
 
 
@@ -182,8 +182,9 @@ def tiny_models(root: str) -> dict[str, str]:
     return {name: build(os.path.join(root, name)) for name, build in BUILDERS.items()}
 
 
-def tiny_overrides(paths: dict[str, str], vlm: str = "blip", masks: str = "sam") -> list[str]:
-    """``--set`` overrides that run every model stage with the tiny models on the CPU (64 px images)."""
+def tiny_overrides(paths: dict[str, str], vlm: str = "blip", masks: str | None = "sam") -> list[str]:
+    """``--set`` overrides that run every model stage with the tiny models on the CPU (64 px images);
+    ``masks=None`` leaves the masks section as configured."""
     sets = {
         "sam": [f"masks.sam.model={paths['sam']}", "masks.sam.model_type=vit_tiny", "masks.sam.points_per_side=4",
                 "masks.sam.pred_iou_thresh=0", "masks.sam.stability_score_thresh=0"],
@@ -191,8 +192,9 @@ def tiny_overrides(paths: dict[str, str], vlm: str = "blip", masks: str = "sam")
                          f"masks.grounding.sam_model={paths['hf_sam']}", "masks.grounding.box_threshold=0",
                          "masks.grounding.text_threshold=0", "masks.grounding.max_boxes=3",
                          "masks.grounding.prompt_source=categories"],
+        None: [],
     }[masks]
-    return [f"masks.kind={masks}", *sets,
+    return [*([f"masks.kind={masks}"] if masks else []), *sets,
             "removal.kind=diffusion", f"removal.diffusion.model={paths['sd']}", "removal.diffusion.steps=2",
             "removal.diffusion.candidates=2", "removal.diffusion.size=64", "removal.diffusion.batch_size=4",
             "describe.kind=vlm", f"describe.vlm.model={paths[vlm]}", "describe.vlm.max_new_tokens=6",

@@ -38,8 +38,8 @@ def check_proposals(req: SegmentRequest, pred) -> None:
 
 def check_sam(req, pred):
     check_proposals(req, pred)
-    assert all(set(p.scores) == {"sam_predicted_iou", "sam_stability_score"} and p.label == "" for p in pred)
-    ious = [p.scores["sam_predicted_iou"] for p in pred]
+    assert all(set(p.scores) == {"sam_iou", "sam_stability"} and p.label == "" for p in pred)
+    ious = [p.scores["sam_iou"] for p in pred]
     assert ious == sorted(ious, reverse=True)
 
 
@@ -114,7 +114,7 @@ def test_every_family_is_covered():
 def test_family_through_run_inference(family, tiny):
     _, _, requests, check = CASES[family]
     handler = handler_for(family, tiny)
-    assert handler.batch_elements_kwargs() == {"min_batch_size": 1, "max_batch_size": 2}
+    assert handler.batch_elements_kwargs() == {"min_batch_size": 2, "max_batch_size": 2}
     assert not handler.share_model_across_processes()
     run_keyed(handler, requests, check)
 

@@ -1,0 +1,48 @@
+"""``inpaint-pairs check``: validate a config and say, for every model its stages need, where it is.
+
+Nothing is loaded and nothing is downloaded. Exit 0 when every model can be loaded here, 2 (with the
+models at fault, each with how to get it) otherwise.
+"""
+from __future__ import annotations
+
+import os
+
+from configs.schema import PATH_KEYS, PATH_WORDS, Config, ConfigError, load_config
+
+
+def add_check(sub) -> None:
+    p = sub.add_parser("check", help="validate a config and report each model it needs: found or missing")
+    p.add_argument("--config", required=True, help="YAML recipe, e.g. configs/pipe_coco.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set describe.vlm.model=/models/llava (repeatable)")
+
+
+def check_report(cfg: Config) -> tuple[list[str], int]:
+    """(lines to print, number of blocking problems) for a loaded config."""
+    from pipelines.build import model_handlers, stage_chain
+    lines = ["stages: " + " -> ".join(name for name, _, _ in stage_chain(cfg))]
+    problems = 0
+    for key in PATH_KEYS:
+        section, name = key.split(".")
+        path = getattr(getattr(cfg, section), name)
+        if not path or path in PATH_WORDS.get(key, ()):
+            continue  # not used by this source, or a built-in name
+        ok = "://" in path or os.path.exists(path)
+        problems += not ok
+        lines.append(f"input     {key:<26} {'found' if ok else 'missing':<11} {path}")
+    handlers = model_handlers(cfg)
+    if not handlers:
+        return lines + ["models: none (the CPU default)"], problems
+    from model_wrappers.registry import model_status
+    rows = model_status(handlers)
+    return lines + [r.line() for r in rows], problems + sum(r.blocking for r in rows)
+
+
+def run_check(args, extra) -> None:
+    if extra:
+        raise ConfigError(f"unrecognized arguments: {' '.join(extra)}")
+    lines, problems = check_report(load_config(args.config, args.set))
+    print(f"config {args.config}: valid")
+    print("\n".join(lines))
+    if problems:
+        raise ConfigError(f"{problems} input(s) or model(s) missing; see above")
