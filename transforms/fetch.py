@@ -123,9 +123,10 @@ def check_headers(headers, cfg: FetchConfig) -> None:
 
 
 def read_body(resp, cfg: FetchConfig, deadline: float) -> bytes:
-    """The (decoded) body, streamed; stops at ``max_bytes`` (too_large) or at the deadline (timeout)."""
+    """The (decoded) body, streamed; stops at ``max_bytes`` (too_large) or at the deadline (timeout).
+    ``read1`` returns whatever one receive brought, so a server dripping bytes meets the deadline too."""
     chunks, total = [], 0
-    for chunk in resp.stream(64 * 1024):
+    while chunk := resp.read1(64 * 1024):
         total += len(chunk)
         if total > cfg.max_bytes:
             raise FetchError("too_large", f"body > image.fetch.max_bytes={cfg.max_bytes}")
