@@ -90,8 +90,9 @@ def annotations_build(tmp_path_factory):
     ids["duplicate_image_id"] = coco.add(jpg, "first.jpg", image_id=500)
     coco.add(jpg, "second.jpg", image_id=500, anns=[])
     # a 2x2 px object on a 640x480 image: nearest-neighbour downscaling to 128 px drops it
+    tiny = _seg([[301, 201, 303, 201, 303, 203, 301, 203]])
     ids["object_vanishes_at_resize"] = coco.add(encode(scene(480, 640, (300, 200, 60))), "big.jpg",
-                                                size=(640, 480), anns=_seg([[301, 201, 303, 201, 303, 203, 301, 203]]))
+                                                size=(640, 480), anns=tiny)
     coco.images.append({"file_name": "noid.jpg", "width": W, "height": H})  # images[] row without an id
     coco.annotations.append(disc_ann(77, 9999))  # an annotation of an image the file does not list
     out = str(root / "out")
