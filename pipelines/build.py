@@ -23,6 +23,7 @@ from transforms.blend import blend
 from transforms.describe import DESCRIBERS
 from transforms.encode import encode_pair
 from transforms.filters import filter_candidates
+from transforms.formats import FORMATS
 from transforms.instruct import INSTRUCTORS
 from transforms.instruct_llm import MODEL_INSTRUCTORS
 from transforms.load import load_image
@@ -58,7 +59,8 @@ def stage_chain(cfg: Config) -> list[tuple[str, Callable | ModelStep, object]]:
          cfg.instructions),
         ("encode", encode_pair, cfg),
     ]
-    return [(name, fn, section) for name, fn, section in chain if fn is not None]
+    chain = [(name, fn, section) for name, fn, section in chain if fn is not None]
+    return _pick(FORMATS, "output.format", cfg.output.format).stages(chain)  # brushdata: no pair stages
 
 
 def model_handlers(cfg: Config) -> list[tuple[str, Handler]]:
@@ -95,13 +97,13 @@ def read_plan(shard: int, out: str):
 
 
 class WriteShardFn(beam.DoFn):
-    def __init__(self, out: str):
-        self.out = out
+    def __init__(self, out: str, schema=None):
+        self.out, self.schema = out, schema if schema is not None else FORMATS["pipe"].schema
 
     def process(self, item):
         shard, groups = item
         keys = [e["key"] for e in fileio.read_json(paths(self.out, shard)["plan"])["images"]]
-        yield write_shard(self.out, shard, keys, list(groups["pairs"]), list(groups["rejects"]))
+        yield write_shard(self.out, shard, keys, list(groups["pairs"]), list(groups["rejects"]), self.schema)
 
 
 def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
@@ -124,7 +126,8 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
         "rejects": (rejects | "AllRejects" >> beam.Flatten()
                     | "KeyRejects" >> beam.Map(lambda r: (r.shard, r))),
     }
-    return grouped | "ByShard" >> beam.CoGroupByKey() | "WriteShards" >> beam.ParDo(WriteShardFn(out))
+    return grouped | "ByShard" >> beam.CoGroupByKey() | "WriteShards" >> beam.ParDo(
+        WriteShardFn(out, FORMATS[cfg.output.format].schema))
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:

@@ -78,8 +78,22 @@ def sample_pairs(out: str, n: int, counts: list[tuple[int, int]] | None = None) 
     return samples
 
 
+def brushdata_view(sample: dict, side: int = SIDE) -> dict:
+    """A BrushData sample as a card: the image with its masks blanked, the image, the masks tinted."""
+    from transforms.encode_brushdata import union_mask
+    target = thumbnail(sample["image"], side)
+    mask = Image.fromarray(union_mask(sample["segmentation"]).view("uint8") * 255, "L").resize(target.size)
+    seg = json.loads(sample["segmentation"])
+    return {"key": sample["__key__"], "instruction": sample["caption"].decode(), "class": ", ".join(seg["class"]),
+            "location": "", "scores": {}, "instructions": {},
+            "images": {"source": Image.composite(Image.new("RGB", target.size, "white"), target, mask),
+                       "target": target, "mask": overlay(target, mask)}}
+
+
 def pair_view(sample: dict, side: int = SIDE) -> dict:
     """What a gallery card shows: texts and three thumbnails (source, target, target with mask tinted)."""
+    if "segmentation" in sample:
+        return brushdata_view(sample, side)
     meta = json.loads(sample["json"])
     source = thumbnail(outputs.member(sample, "source"), side)
     target = thumbnail(outputs.member(sample, "target"), side)

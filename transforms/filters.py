@@ -36,6 +36,7 @@ def mask_scores(mask: np.ndarray) -> dict[str, float]:
 
 
 RULES = (  # (reason, score, test that passes); order = precedence of reasons
+    ("low_sam_iou", "sam_iou", lambda v, f: v >= f.min_sam_iou),   # Grounded-SAM masks only
     ("cut_by_crop", "crop_kept", lambda v, f: v >= f.min_crop_kept),
     ("too_few_pixels", "pixels", lambda v, f: v >= f.min_pixels),
     ("area_too_small", "area_ratio", lambda v, f: v >= f.min_area_ratio),

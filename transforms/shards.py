@@ -71,7 +71,8 @@ def shard_stats(shard: int, image_keys: list[str], pairs: list[EncodedPair], rej
         "images_in": len(image_keys),
         "images_rejected": len(image_rejected),
         "images_with_candidates": len(expanded - image_rejected),
-        "candidates": len(pairs) + sum(dropped["candidate"].values()),
+        # a BrushData sample holds all of its image's kept masks (row num_masks); a pair holds one
+        "candidates": sum(p.row.get("num_masks", 1) for p in pairs) + sum(dropped["candidate"].values()),
         "pairs": len(pairs),
         "dropped": {level: dict(sorted(c.items())) for level, c in dropped.items()},
         "lost_images": sorted(set(image_keys) - seen),
@@ -80,13 +81,14 @@ def shard_stats(shard: int, image_keys: list[str], pairs: list[EncodedPair], rej
 
 
 def write_shard(out: str, shard: int, image_keys: list[str], pairs: list[EncodedPair],
-                rejects: list[Reject]) -> dict:
-    """Write every file of one shard (temporary name, then rename); the stats json goes last."""
+                rejects: list[Reject], schema: pa.Schema = PAIR_SCHEMA) -> dict:
+    """Write every file of one shard (temporary name, then rename); the stats json goes last. ``schema`` is
+    the sidecar's, per output format (transforms/formats.py)."""
     p = paths(out, shard)
     pairs = sorted(pairs, key=lambda e: e.key)
     rejects = sorted(set(rejects), key=lambda r: (r.key, r.stage, r.reason))
     fileio.write_atomic(p["tar"], _write_tar(pairs))
-    fileio.write_atomic(p["parquet"], _write_parquet([e.row for e in pairs], PAIR_SCHEMA))
+    fileio.write_atomic(p["parquet"], _write_parquet([e.row for e in pairs], schema))
     reject_rows = [{"key": r.key, "image_key": r.image_key, "shard": r.shard, "level": r.level,
                     "stage": r.stage, "reason": r.reason, "detail": r.detail} for r in rejects]
     fileio.write_atomic(p["rejects"], _write_parquet(reject_rows, REJECT_SCHEMA))
