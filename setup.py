@@ -21,6 +21,7 @@ MODELS = [
     "transformers>=5",
     "diffusers>=0.30",
     "accelerate>=1.0",
+    "huggingface-hub>=0.20",
     "safetensors>=0.4",
     "segment-anything>=1.0",
 ]

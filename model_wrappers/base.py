@@ -15,15 +15,15 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler
 
-from configs.schema import ModelConfig
+from configs.schema import ConfigError, ModelConfig
 from model_wrappers.locate import ModelRef, how_to_get, locate
 from model_wrappers.types import InferenceFailed
 
 log = logging.getLogger(__name__)
 
 
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded: infrastructure, so the run stops."""
+class ModelLoadError(ConfigError):
+    """A model could not be loaded: the run stops, and the command line prints this one message (exit 2)."""
 
 
 def resolve_device(pref: str, cuda_available: bool) -> str:
@@ -107,7 +107,8 @@ class Handler(ModelHandler):
             if not where.found:
                 return f"could not load {m.key} {m.ref!r} ({where.status}: {where.path}): {e}; {how_to_get(m)}"
         refs = ", ".join(f"{m.key}={m.ref!r}" for m in self.model_refs())
-        return f"could not load the {self.family} model ({refs}): {type(e).__name__}: {e}"
+        return (f"could not load the {self.family} model ({refs}): {type(e).__name__}: {e}; the files are there "
+                f"but unreadable or of another kind: download them again, or point the key at another copy")
 
     def run_inference(self, batch: Sequence[Any], model: Any, inference_args: dict | None = None) -> list:
         return run_isolated(model.predict, list(batch))

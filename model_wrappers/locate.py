@@ -60,7 +60,10 @@ def _local(m: ModelRef) -> Location:
 def _hub(m: ModelRef) -> Location:
     if m.layout == "file":
         return Location("missing", m.ref, f"a {m.key} must be a local file; {how_to_get(m)}")
-    from huggingface_hub import try_to_load_from_cache
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return Location("not_cached", m.ref, "huggingface_hub is not installed: pip install 'inpaint-pairs[models]'")
     cached = try_to_load_from_cache(m.ref, MARKERS[m.layout])
     if isinstance(cached, str):
         return Location("cached", os.path.dirname(cached))
