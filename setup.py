@@ -14,6 +14,7 @@ CORE = [
     "pycocotools>=2.0.7",
     "webdataset>=0.2.90",
     "pyyaml>=6",
+    "urllib3>=2.0",                 # the bounded HTTP client of the load stage (transforms/fetch.py)
 ]
 MODELS = [
     "torch>=2.1",
@@ -33,7 +34,7 @@ setup(
     description="Apache Beam pipeline that turns image collections into object add/remove training pairs",
     python_requires=">=3.10",
     packages=["pipelines", "transforms", "model_wrappers", "configs"],
-    package_data={"configs": ["*.yaml"]},
+    package_data={"configs": ["*.yaml", "vocab/*.txt"]},
     install_requires=CORE,
     extras_require={"models": MODELS, "test": TEST, "all": MODELS + TEST},
     entry_points={"console_scripts": ["inpaint-pairs=pipelines.cli:main"]},
