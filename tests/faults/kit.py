@@ -6,6 +6,7 @@ tell from the written target whether the object ended up under its mask.
 """
 from __future__ import annotations
 
+import collections
 import io
 import json
 import os
@@ -152,7 +153,15 @@ def _assert_files_agree(out: str, report: dict) -> None:
     expanded = {r["image_key"] for r in cand_rows} | {json.loads(s["json"])["image_key"] for s in pairs.values()}
     rejected = {r["key"] for r in image_rows}
     assert rejected | expanded == planned, "an image with no outcome, or an outcome with no image"
+    by_reason = collections.Counter((r["level"], f"{r['stage']}/{r['reason']}") for r in rows)
+    assert by_reason == collections.Counter({(level, f"{s['stage']}/{reason}"): n for s in report["stages"]
+                                             for level, field in (("image", "images_dropped"),
+                                                                  ("candidate", "candidates_dropped"))
+                                             for reason, n in s[field].items()})
+    totals = collections.Counter()
     for k in outputs.finished_shards(out):
         stats = outputs.read_stats(out, k)
         assert stats["lost_images"] == [] and stats["unplanned_images"] == []
         assert outputs.read_pairs_table(out, k, ["key"]).num_rows == stats["pairs"]
+        totals.update({f: stats[f] for f in ("images_in", "images_rejected", "candidates", "pairs")})
+    assert all(totals[f] == report[f] for f in totals), (totals, report)
