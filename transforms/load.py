@@ -15,7 +15,10 @@ from transforms.record import ImageRecord, Reject, reject_image
 from transforms.sources import planned_reject
 
 STAGE = "load"
-Image.MAX_IMAGE_PIXELS = None  # the size check below runs on the header, before any pixel is decoded
+# Pillow's own bomb check stays on for the whole process (the report opens rejected inputs too); ours runs
+# on the header before any pixel is decoded, so image.max_pixels above Pillow's hard limit (2 x
+# Image.MAX_IMAGE_PIXELS, ~179 Mpx) is capped there.
+
 # file signatures of the formats photos come in: bytes that start like one of them but do not open are a
 # damaged image ('corrupt_image'), anything else is not an image at all (an HTML error page, text, ...)
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
@@ -64,6 +67,8 @@ def decode_image(data: bytes, cfg: ImageConfig) -> np.ndarray:
         raise LoadError("empty_file")
     try:
         im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        raise LoadError("too_many_pixels", str(e)[:200]) from None
     except UnidentifiedImageError:
         reason = "corrupt_image" if _looks_like_an_image(data) else "not_an_image"
         raise LoadError(reason, f"{len(data)} bytes, no readable image header") from None

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from faults.kit import DISC, GREEN, H, RED, SIZE, W, CocoSet, assert_accounting, build, encode, image_key, \
-    outcomes, samples, scene
+    outcomes, reject_rows, samples, scene
 
 WHITE = (255, 255, 255)
 
@@ -214,3 +214,24 @@ def test_exif_orientation_puts_the_object_where_the_annotation_says(bad_images_b
 def json_of(sample: dict) -> dict:
     import json
     return json.loads(sample["json"])
+
+
+class _Decoded(BaseException):
+    """Raised by the probe below; a BaseException so no 'except Exception' in the code under test hides it."""
+
+
+def test_the_report_never_decodes_a_rejected_bomb(bad_images_build, monkeypatch):
+    """rejects.html shows rejected inputs (pipelines/gallery.py opens them with Pillow): Pillow's own bomb
+    limit must still be on in the process, so a bomb that load rejected is refused there too."""
+    from PIL import ImageFile
+    from pipelines import gallery
+    out, _, ids = bad_images_build
+    row = next(r for r in reject_rows(out) if r["key"] == image_key(ids["decompression_bomb"]))
+    real_load = ImageFile.ImageFile.load
+
+    def probe(im):
+        if im.size[0] * im.size[1] > 10_000_000:
+            raise _Decoded(f"decoding {im.size}")
+        return real_load(im)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", probe)
+    gallery.reject_picture(out, row, {})
