@@ -62,6 +62,9 @@ def read_uri(uri: str, cfg: FetchConfig) -> bytes:
     m = _MEMBER.match(uri)
     if m:
         return read_member(m["path"], int(m["offset"]), int(m["size"]))
+    scheme = urllib.parse.urlsplit(uri).scheme
+    if len(scheme) > 1 and "://" not in uri:     # data:, mailto:, javascript: (not a C: drive)
+        raise FetchError("bad_scheme", f"{scheme}: only http(s), file:// and Beam FileSystems paths are read")
     path = file_url_path(uri)
     try:
         FileSystems.get_filesystem(path)
