@@ -39,10 +39,10 @@ def plurals(word: str) -> set[str]:
     return {word + "s"}
 
 
-def phrase_forms(phrase: str) -> set[tuple[str, ...]]:
-    """The phrase as words, and with its last word in each plural form."""
+def phrase_forms(phrase: str) -> list[tuple[str, ...]]:
+    """The phrase as words, then with its last word in each plural form (sorted: a stable order)."""
     ws = words(phrase)
-    return {ws} | {ws[:-1] + (p,) for p in plurals(ws[-1])} if ws else set()
+    return [ws] + [ws[:-1] + (p,) for p in sorted(plurals(ws[-1])) if p != ws[-1]] if ws else []
 
 
 @dataclass(frozen=True)
