@@ -14,8 +14,8 @@ from apache_beam.testing.util import assert_that
 from configs.schema import load_config
 from model_wrappers.base import ModelLoadError
 from model_wrappers.registry import HANDLERS, build_handler
-from model_wrappers.types import (ChatRequest, DescribeRequest, InpaintRequest, InpaintResult, MaskProposal,
-                                  SegmentRequest)
+from model_wrappers.types import (ChatRequest, DescribeRequest, InferenceFailed, InpaintRequest, InpaintResult,
+                                  MaskProposal, SegmentRequest)
 
 RNG = np.random.default_rng(0)
 IMAGES = [RNG.integers(0, 255, (64, 80, 3), dtype=np.uint8) for _ in range(3)]
@@ -134,6 +134,24 @@ def test_diffusion_is_reproducible_by_seed(tiny):
     for i in range(2):
         assert np.array_equal(a[0].images[i], again[0].images[i])
         assert np.abs(a[0].images[i].astype(int) - mixed[0].images[i]).max() <= 2
+
+
+def test_one_failing_element_does_not_fail_its_batch(tiny, monkeypatch):
+    """The keyed handler as RunInference calls it: the bad element's prediction is InferenceFailed."""
+    from model_wrappers.llm import Rewriter
+    real = Rewriter.predict
+
+    def predict(self, requests):
+        if any("poison" in r.messages[-1]["content"] for r in requests):
+            raise RuntimeError("poisoned input")
+        return real(self, requests)
+
+    monkeypatch.setattr(Rewriter, "predict", predict)
+    keyed = KeyedModelHandler(handler_for("llm", tiny))
+    batch = [(k, ChatRequest([{"role": "user", "content": w}])) for k, w in enumerate(["cat", "poison", "dog"])]
+    out = dict(keyed.run_inference(batch, keyed.load_model()))
+    assert isinstance(out[0], str) and isinstance(out[2], str)
+    assert out[1] == InferenceFailed("RuntimeError: poisoned input")
 
 
 @pytest.mark.parametrize("family", sorted(CASES))
