@@ -53,7 +53,7 @@ def describe_request(c: Candidate, cfg: DescribeConfig) -> tuple[Candidate, Desc
 def store_description(c: Candidate, text: str, cfg: DescribeConfig) -> Candidate:
     """The cleaned description into ``meta['description']`` (empty when the model said nothing usable)."""
     c.meta["description"] = one_line(text)
-    c.meta["describe"] = {"kind": "vlm", "prompt": cfg.vlm.prompt.format(**class_words(c.class_name)),
+    c.meta["describe"] = {"kind": "vlm", "model": cfg.vlm.model, "prompt": cfg.vlm.prompt.format(**class_words(c.class_name)),
                           "raw": str(text)[:300]}
     c.meta.setdefault("models", {})["describe"] = [cfg.vlm.model]
     return c

@@ -58,7 +58,8 @@ def store_instruction(c: Candidate, text: str, cfg: InstructionsConfig) -> Candi
     line, reason = clean_instruction(text, cfg.llm.max_words)
     c.instructions["vlm_llm"] = line or c.instructions["add"]
     c.meta["instructions_kind"] = "llm"
-    c.meta["instruction_llm"] = {"raw": str(text)[:300], "fallback": bool(reason), "reason": reason}
+    c.meta["instruction_llm"] = {"model": cfg.llm.model, "raw": str(text)[:300], "fallback": bool(reason),
+                                 "reason": reason}
     c.meta.setdefault("models", {})["instructions"] = [cfg.llm.model]
     return c
 

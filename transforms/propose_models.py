@@ -2,7 +2,8 @@
 
 The model sees the loaded image (output frame), so its masks need no resize and nothing of them was cut
 by the crop (``crop_kept`` = 1). Mask scores (SAM predicted IoU and stability; box score and SAM IoU) go
-into ``Candidate.scores``; the models into ``meta['models']``. Unlabelled masks get
+into ``Candidate.scores``; the models into ``meta['masks']`` (``model``, ``sam_model``) and, as a list,
+``meta['models']['masks']``. Unlabelled masks get
 ``masks.unlabelled_class``.
 """
 from __future__ import annotations
@@ -42,17 +43,19 @@ def grounding_request(rec: ImageRecord, cfg: Config) -> tuple[ImageRecord, Segme
     return rec, SegmentRequest(image=rec.image, labels=labels)
 
 
-def _masks_meta(cfg: Config) -> tuple[str, list[str]]:
+def _masks_meta(cfg: Config) -> tuple[dict, list[str]]:
+    """(the masker's metadata naming its models, the models as a list for ``meta['models']``)."""
     if cfg.masks.kind == "grounded_sam":
-        return "grounded_sam", [cfg.masks.grounding.model, cfg.masks.grounding.sam_model]
-    return cfg.masks.kind, [cfg.masks.sam.model]
+        g = cfg.masks.grounding
+        return {"kind": "grounded_sam", "model": g.model, "sam_model": g.sam_model}, [g.model, g.sam_model]
+    return {"kind": cfg.masks.kind, "model": cfg.masks.sam.model}, [cfg.masks.sam.model]
 
 
 def proposals_to_candidates(rec: ImageRecord, proposals: list[MaskProposal], cfg: Config) -> list:
     """Model masks (HxW bool, output frame) -> the record with one candidate each, plus rejects."""
     if not proposals:
         return [reject_image(rec, STAGE, "no_masks")]
-    kind, models = _masks_meta(cfg)
+    named, models = _masks_meta(cfg)
     category = {o.class_name: o.category_id for o in rec.objects}
     out: list = []
     for i, p in enumerate(proposals):
@@ -65,7 +68,7 @@ def proposals_to_candidates(rec: ImageRecord, proposals: list[MaskProposal], cfg
             out.append(Reject(safe_key(rec.key, obj.ann_id), rec.shard, rec.key, "candidate", STAGE, "empty_mask"))
             continue
         c = make_candidate(rec, obj, p.mask, 1.0)
-        c.meta["masks"] = {"kind": kind, "label": p.label,
+        c.meta["masks"] = {**named, "label": p.label,
                            "box_xyxy": [round(v, 2) for v in p.box_xyxy] if p.box_xyxy else None}
         c.meta.setdefault("models", {})["masks"] = models
         rec.candidates.append(c)

@@ -64,7 +64,7 @@ def pick_removal(c: Candidate, result: InpaintResult, cfg: RemovalConfig) -> Can
     deltas = [round(ring_delta(c.image, im, c.mask, c.dilated, cfg.dilate), 6) for im in result.images]
     usable = [i for i, flagged in enumerate(result.nsfw) if not flagged]
     c.meta["removal"] = {
-        "kind": "diffusion", "steps": d.steps, "guidance": d.guidance, "strength": d.strength, "size": d.size,
+        "kind": "diffusion", "model": d.model, "steps": d.steps, "guidance": d.guidance, "strength": d.strength, "size": d.size,
         "dilate": cfg.dilate, "seeds": list(seeds), "ring_delta": deltas, "nsfw": list(result.nsfw),
     }
     c.meta.setdefault("models", {})["removal"] = [d.model]

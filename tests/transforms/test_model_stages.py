@@ -62,6 +62,7 @@ def test_proposals_become_candidates_with_scores_labels_and_models():
     assert (c.key, c.class_name, c.category_id) == ("img-1-m000", "cat", 17)
     assert c.scores == {"crop_kept": 1.0, "box_score": 0.7, "sam_iou": 0.9}
     assert c.meta["models"]["masks"] == ["owner/dino", "owner/sam"] and c.meta["masks"]["label"] == "cat"
+    assert (c.meta["masks"]["model"], c.meta["masks"]["sam_model"]) == ("owner/dino", "owner/sam")
     assert proposals_to_candidates(_record(), [], cfg)[0].reason == "no_masks"
     unlabelled = proposals_to_candidates(_record(), [MaskProposal(full)], load_config(None, ["masks.kind=sam"]))
     assert unlabelled[0].candidates[0].class_name == "object"
@@ -151,7 +152,8 @@ def test_store_instruction_falls_back_to_the_class_template_and_says_why():
     assert good.meta["instruction_llm"]["fallback"] is False and good.meta["instructions_kind"] == "llm"
     bad = store_instruction(_candidate(), "\ufffd\ufffd", cfg)
     assert bad.instructions["vlm_llm"] == "add an apple"
-    assert bad.meta["instruction_llm"] == {"raw": "\ufffd\ufffd", "fallback": True, "reason": "unprintable"}
+    assert bad.meta["instruction_llm"] == {"model": "mistralai/Mistral-7B-Instruct-v0.2", "raw": "\ufffd\ufffd",
+                                           "fallback": True, "reason": "unprintable"}
 
 
 # ---- model stage plumbing ----------------------------------------------------------------------------
