@@ -79,6 +79,8 @@ def row_uri(url: str, table_path: str) -> tuple[str, str]:
 
 
 def _int(value) -> int | None:
+    if value is None:
+        return None
     try:
         v = int(value)
     except (TypeError, ValueError):

@@ -50,22 +50,23 @@ class Vocabulary:
     """Class names (index = category id) and every word sequence that names one of them."""
     names: tuple[str, ...]
     lookup: dict[tuple[str, ...], int]
-    longest: int                    # words in the longest phrase
+    firsts: dict[str, int]          # first word of a phrase -> words in the longest phrase it starts
 
     def match(self, caption: str, limit: int) -> list[int]:
         """Class indices named in ``caption``, in order of first mention, at most ``limit``; at each word
         the longest phrase wins ('hot dog' is not a dog)."""
         ws, found, i = words(caption), [], 0
-        while i < len(ws) and len(found) < limit:
-            for n in range(min(self.longest, len(ws) - i), 0, -1):
-                cls = self.lookup.get(ws[i: i + n])
+        end, firsts, lookup = len(ws), self.firsts, self.lookup
+        while i < end and len(found) < limit:
+            step = 1
+            for n in range(min(firsts.get(ws[i], 0), end - i), 0, -1):
+                cls = lookup.get(tuple(ws[i: i + n]))
                 if cls is not None:
                     if cls not in found:
                         found.append(cls)
-                    i += n
+                    step = n
                     break
-            else:
-                i += 1
+            i += step
         return found
 
 
@@ -90,7 +91,10 @@ def parse_vocabulary(text: str, where: str) -> Vocabulary:
                                       f"{names[lookup[form]]!r}")
     if not names:
         raise ConfigError(f"source.vocabulary: {where} holds no class")
-    return Vocabulary(tuple(names), lookup, max(len(k) for k in lookup))
+    firsts: dict[str, int] = {}
+    for phrase in lookup:
+        firsts[phrase[0]] = max(firsts.get(phrase[0], 0), len(phrase))
+    return Vocabulary(tuple(names), lookup, firsts)
 
 
 @functools.lru_cache(maxsize=8)
