@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import reprlib
 import re
 import string
 from dataclasses import dataclass, field
@@ -20,14 +21,24 @@ class ConfigError(ValueError):
     """A user error in the configuration: the message names the key and the fix."""
 
 
+def _show(value: Any) -> str:
+    """A short repr for messages (a YAML alias bomb must not become a message of megabytes)."""
+    text = _REPR.repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 80, 80
+
+
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {', '.join(allowed)}")
+        raise ConfigError(f"{key}: {_show(value)} is not allowed; choose one of {', '.join(allowed)}")
 
 
 def _range(key: str, value: float, lo: float, hi: float) -> None:
     if not lo <= value <= hi:
-        raise ConfigError(f"{key}: {value!r} is out of range; allowed {lo} to {hi}")
+        raise ConfigError(f"{key}: {_show(value)} is out of range; allowed {lo} to {hi}")
 
 
 @dataclass(frozen=True)
@@ -361,7 +372,7 @@ class RemovalConfig:
         for name in ("dilate", "feather"):
             value = getattr(self, name)
             if value < 1 or value % 2 == 0:
-                raise ConfigError(f"removal.{name}: {value!r} must be an odd number of pixels >= 1")
+                raise ConfigError(f"removal.{name}: {_show(value)} must be an odd number of pixels >= 1")
         if self.feather > self.dilate:
             raise ConfigError("removal.feather must not exceed removal.dilate (the edge must stay inside "
                               "the dilated mask)")
@@ -411,7 +422,7 @@ MODEL_KEYS = ("masks.sam.model", "masks.grounding.model", "masks.grounding.sam_m
 
 def _build(cls, data: Any, prefix: str):
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {data!r}")
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {_show(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = get_type_hints(cls)
     unknown = sorted(set(data) - set(fields))
@@ -433,7 +444,7 @@ def _build(cls, data: Any, prefix: str):
 def _coerce_tuple(key: str, value: Any, kind) -> tuple:
     """A YAML list -> tuple[X, ...]; items are checked like keys (``key[i]``), dataclass items built."""
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{key}: expected a list, got {value!r}")
+        raise ConfigError(f"{key}: expected a list, got {_show(value)}")
     item = get_args(kind)[0]
     if dataclasses.is_dataclass(item):
         return tuple(_build_item(item, v, f"{key}[{i}]") for i, v in enumerate(value))
@@ -458,7 +469,7 @@ def _coerce(key: str, value: Any, kind: type):
     if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}")
+        raise ConfigError(f"{key}: expected {kind.__name__}, got {_show(value)}")
     return value
 
 
@@ -513,7 +524,11 @@ def load_config(path: str | None, overrides: list[str] = ()) -> Config:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected key.sub=value")
-        value = yaml.safe_load(raw) if raw else ""
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {key}: the value {_show(raw)} is not a YAML value "
+                              f"({str(e).splitlines()[0]}); quote it if it is text") from None
         if key in PATH_KEYS and isinstance(value, str) and value and "://" not in value \
                 and value not in PATH_WORDS.get(key, ()):
             value = os.path.abspath(value)

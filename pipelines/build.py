@@ -195,11 +195,11 @@ def parse_slice(text: str | None, env: dict) -> tuple[int, int]:
 
 def clear_stale_tmp(out: str, todo: list[int]) -> None:
     """Remove temporary files a killed run left for the shards about to be rewritten (and only those)."""
-    todo_names = {f"{k:06d}" for k in todo}
+    ours = {f"{k:06d}{ext}" for k in todo for ext in (".tar", ".parquet", ".stats.json")}
     for sub in ("shards", "rejects"):
         folder = fileio.join(out, sub)
         stale = [fileio.join(folder, n) for n in fileio.list_names(folder, fileio.TMP_PREFIX + "*")
-                 if (fileio.tmp_target(n) or ".")[:6] in todo_names]
+                 if fileio.tmp_target(n) in ours]
         fileio.delete(stale)
 
 

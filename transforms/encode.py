@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from configs.schema import Config
-from transforms.record import Candidate, EncodedPair
+from transforms.record import Candidate, EncodedPair, Reject, reject_candidate
 
 STAGE = "encode"
 
@@ -44,7 +44,11 @@ def pair_metadata(c: Candidate) -> dict:
     }
 
 
-def encode_pair(c: Candidate, cfg: Config) -> EncodedPair:
+def encode_pair(c: Candidate, cfg: Config) -> EncodedPair | Reject:
+    """A finished candidate as tar members and a sidecar row; a blank chosen instruction is a reject."""
+    text = c.instructions.get(cfg.instructions.txt, "")
+    if not text.strip():
+        return reject_candidate(c, STAGE, "empty_instruction", f"instructions.txt={cfg.instructions.txt}")
     fmt, q = cfg.output.image_format, cfg.output.jpeg_quality
     meta = pair_metadata(c)
     meta_json = json.dumps(meta, sort_keys=True, ensure_ascii=False)
@@ -52,7 +56,7 @@ def encode_pair(c: Candidate, cfg: Config) -> EncodedPair:
         f"source.{fmt}": encode_image(c.source, fmt, q),
         f"target.{fmt}": encode_image(c.image, fmt, q),
         "mask.png": encode_mask(c.mask),
-        "txt": c.instructions[cfg.instructions.txt].encode(),
+        "txt": text.encode(),
         "json": meta_json.encode(),
     }
     src = c.meta.get("source", {})

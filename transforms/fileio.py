@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import uuid
 from typing import Callable
 
@@ -67,12 +68,13 @@ def list_names(folder: str, pattern: str = "*") -> list[str]:
     return sorted(posixpath.basename(m.path.replace("\\", "/")) for m in results[0].metadata_list)
 
 
+_TMP_NAME = re.compile(re.escape(TMP_PREFIX) + r"[0-9a-f]{12}-(.+)")
+
+
 def tmp_target(name: str) -> str | None:
-    """The final file name a temporary file was written for, or None if ``name`` is not ours."""
-    if not name.startswith(TMP_PREFIX):
-        return None
-    parts = name[len(TMP_PREFIX):].split("-", 1)
-    return parts[1] if len(parts) == 2 else None
+    """The final file name a temporary file of ours was written for, or None if ``name`` is not ours."""
+    m = _TMP_NAME.fullmatch(name)
+    return m.group(1) if m else None
 
 
 def delete(paths: list[str]) -> None:

@@ -35,6 +35,8 @@ def run_stage(fn: Callable, rec: Any, cfg: Any, stage: str) -> list:
     except Exception as e:  # noqa: BLE001 - one bad element must not stop the build
         log.warning("stage %s failed on %s", stage, getattr(rec, "key", rec), exc_info=True)
         return [error_reject(rec, stage, e)]
+    if result is None:
+        return [error_reject(rec, stage, TypeError(f"stage {stage} returned nothing for {rec.key}"))]
     return result if isinstance(result, list) else [result]
 
 

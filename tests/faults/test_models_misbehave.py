@@ -93,22 +93,15 @@ def test_error_rejects_say_what_was_raised(misbehaving_build):
     assert "masker exploded" in rows[image_key(RAISE_IN_PROPOSE)]["detail"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "nothing checks instruction text after the instruct stage: an empty or blank KEY.txt is written as a "
-    "pair (fix belongs in transforms/instruct.py or encode.py)"))
 @pytest.mark.parametrize("image_id", [EMPTY_TEXT, BLANK_TEXT])
 def test_an_empty_instruction_is_a_reject_not_a_pair(misbehaving_build, image_id):
-    assert outcomes(misbehaving_build[0]).get(_cand(image_id)) == "instruct/empty_instruction"
+    assert outcomes(misbehaving_build[0]).get(_cand(image_id)) == "encode/empty_instruction"
 
 
 def _returns_none_for_one(c, cfg):
     return None if c.key == _cand(1) else remove.remove_opencv(c, cfg)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "a stage function returning None passes None on as a record; the next stage's error_reject cannot key "
-    "it and re-raises, failing the whole build (transforms/stage.py run_stage should turn a None result "
-    "into an 'error' reject)"))
 def test_a_stage_that_returns_nothing_is_a_reject_not_a_failed_build(tmp_path, monkeypatch):
     coco = CocoSet(tmp_path / "in")
     for _ in range(2):
