@@ -39,6 +39,8 @@ def apply_post(post: Callable, rec: Any, prediction: Any, cfg: Any, stage: str) 
         out = post(rec, prediction, cfg)
     except Exception as e:  # noqa: BLE001 - one bad element must not stop the build
         return [error_reject(rec, stage, e)]
+    if out is None:
+        return [failure_reject(rec, stage, f"TypeError: stage {stage} returned nothing for {rec.key}")]
     return out if isinstance(out, list) else [out]
 
 

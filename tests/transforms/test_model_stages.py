@@ -165,6 +165,8 @@ def test_failed_predictions_and_dead_letters_become_error_rejects():
     assert (r.key, r.level, r.stage, r.reason, r.detail) == ("img-1-7", "candidate", "describe", "error", "OOM")
     [r] = apply_post(lambda r, p, cfg: 1 / 0, c, "x", None, "describe")
     assert r.reason == "error" and "ZeroDivisionError" in r.detail
+    [r] = apply_post(lambda r, p, cfg: None, c, "x", None, "describe")
+    assert r.reason == "error" and "returned nothing" in r.detail
     dead = ([(c, "req"), (rec, "req")], (RuntimeError, "RuntimeError('boom')", ["tb"]))
     rows = batch_rejects(dead, "propose")
     assert [(r.level, r.reason) for r in rows] == [("candidate", "error"), ("image", "error")]
