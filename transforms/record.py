@@ -98,4 +98,4 @@ class EncodedPair:
 
 
 # The funnel's stages, in pipeline order. Stages added by later recipes register here.
-STAGES = ["read", "load", "propose", "filter", "remove", "blend", "instruct", "encode", "write"]
+STAGES = ["read", "load", "propose", "filter", "remove", "blend", "describe", "instruct", "encode", "write"]
