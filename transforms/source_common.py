@@ -48,10 +48,11 @@ def input_files(key: str, spec: str, exts: tuple[str, ...]) -> list[str]:
     brace range (``shards/{00000..00099}.tar``). Raises ConfigError naming ``key`` when nothing is found."""
     if not spec:
         raise ConfigError(f"{key} is empty: give a file, a folder or a pattern (e.g. --set {key}=data/*.parquet)")
-    if is_folder(spec):
-        found = [p for ext in exts for p in match_paths(FileSystems.join(spec, f"*.{ext}"))]
+    specs = expand_urls(spec)
+    if len(specs) == 1 and not GLOB & set(spec) and ext_of(spec) not in exts:   # a folder (or prefix)
+        found = [p for ext in exts for p in match_paths(FileSystems.join(spec.rstrip("/"), f"*.{ext}"))]
     else:
-        found = [p for s in expand_urls(spec) for p in (match_paths(s) if GLOB & set(s) else [s])]
+        found = [p for s in specs for p in (match_paths(s) if GLOB & set(s) else [s])]
         found = [p for p in found if FileSystems.exists(p)]
     if not found:
         raise ConfigError(f"{key}: no {'/'.join(exts)} file found at {spec}")
