@@ -139,7 +139,7 @@ class ModelConfig:
     """Where a model comes from and how it runs. ``_KEY`` is the section's place in the config."""
     _KEY: ClassVar[str] = "model"
     model: str = ""                 # hub id (owner/name) or local path (starts with /, ./, ../ or ~)
-    device: str = "auto"            # auto (cuda when present, else cpu) | cpu | cuda | cuda:N
+    device: str = "auto"            # auto (cuda when present: one GPU per worker process, else cpu) | cpu | cuda | cuda:N
     dtype: str = "auto"             # auto (float16 on cuda, float32 on cpu) | float32 | float16 | bfloat16
     batch_size: int = 1             # elements per RunInference batch (upper bound; Beam adapts below it)
     share_across_processes: bool = False   # one copy per machine (Beam large_model), not one per process

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+import re
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -26,10 +28,20 @@ class ModelLoadError(ConfigError):
     """A model could not be loaded: the run stops, and the command line prints this one message (exit 2)."""
 
 
-def resolve_device(pref: str, cuda_available: bool) -> str:
-    """'auto' -> 'cuda' when CUDA is present, else 'cpu'; explicit choices are kept."""
+def worker_index() -> int:
+    """This process's index among the local Beam workers (Beam names them 'worker_N' in WORKER_ID); 0
+    outside a worker process."""
+    m = re.fullmatch(r"worker_(\d+)", os.environ.get("WORKER_ID", ""))
+    return int(m.group(1)) if m else 0
+
+
+def resolve_device(pref: str, cuda_available: bool, gpu_count: int = 1, index: int = 0) -> str:
+    """'auto' -> one GPU per worker process (worker index mod GPU count) when CUDA is present, else 'cpu';
+    explicit choices ('cpu', 'cuda' = the default GPU, 'cuda:N') are kept."""
     if pref == "auto":
-        return "cuda" if cuda_available else "cpu"
+        if not cuda_available:
+            return "cpu"
+        return f"cuda:{index % gpu_count}" if gpu_count > 1 else "cuda"
     return pref
 
 
@@ -91,7 +103,9 @@ class Handler(ModelHandler):
 
     def load_model(self) -> Any:
         import torch
-        device = resolve_device(self.cfg.device, torch.cuda.is_available())
+        cuda = torch.cuda.is_available()
+        device = resolve_device(self.cfg.device, cuda, torch.cuda.device_count() if cuda else 0, worker_index())
+        log.info("%s model on %s (worker %d)", self.family, device, worker_index())
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ModelLoadError(f"{self.cfg._KEY}.device is {device} but CUDA is not available here; "
                                  f"use --set {self.cfg._KEY}.device=auto (or cpu)")
