@@ -390,6 +390,70 @@ class InstructionsConfig:
             raise ConfigError("instructions.txt: vlm_llm needs instructions.kind llm")
 
 
+# ---- PIPE's quality filters (issue 4): CLIP checks before and after removal ---------------------------------
+QUALITY_STAGES = ("clip_prefilter", "consensus", "removal_score", "importance")   # PIPE's order
+
+
+@dataclass(frozen=True)
+class ClipConfig(ModelConfig):
+    """The CLIP scorer (transformers CLIPModel) every quality stage shares; one load per stage and worker."""
+    _KEY: ClassVar[str] = "quality.clip"
+    model: str = "openai/clip-vit-large-patch14"
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """PIPE's CLIP filters (paper section 3, supplement E). PIPE tunes the thresholds on plots but does not
+    publish the values chosen; ours (README, "PIPE's quality filters") and the reasons:
+
+    - ``max_consensus``: PIPE's plot spans 0.110-0.200. The score is the total std of the N candidates'
+      unit CLIP embeddings, sqrt((N-1)/N * (1 - mean pairwise cosine)); 0.15, the middle of the span, means
+      a mean pairwise cosine of 0.966 at N=3: candidates that agree, without demanding identical fills.
+    - ``max_removal_score``: PIPE's plot spans 0.260-0.295 (CLIP cosine of the region vs the class). 0.28,
+      just above the middle: a matching ViT-L/14 image-text cosine is about 0.25-0.32, so the object must
+      read clearly to drop the pair; ``removal_margin`` 0.05 keeps a pair whose score fell that much from
+      the original's (a class-like background, e.g. grass where a sheep stood, still scores high).
+    - ``min_class_similarity`` 0.20: below it a crop rarely shows its labelled class (unrelated pairs score
+      0.10-0.18 on ViT-L/14); it removes wrong labels, heavy occlusion and blur, not merely odd views.
+    - ``max_importance`` 0.95: whole-image cosine above it means the removal barely changed the picture.
+    """
+    kind: str = "none"              # none | clip
+    stages: tuple[str, ...] = QUALITY_STAGES   # which of the filters run (kind clip); PIPE's order kept
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    class_prompt: str = "a photo of a {class}"   # pre-filter text; placeholders {class}, {a_class}
+    removal_prompt: str = "{class}"               # removal score text (the class name)
+    min_class_similarity: float = 0.20
+    crop_margin: float = 0.1        # pre-filter crop = object box grown by this share of its size per side
+    max_consensus: float = 0.15
+    max_removal_score: float = 0.28
+    removal_margin: float = 0.05    # exception: kept when original score - score > margin
+    context_dilate: int = 31        # px (odd): region view = dilated, blurred mask over the image's mean colour
+    context_blur: int = 21          # px (odd)
+    max_importance: float = 0.95
+
+    def __post_init__(self):
+        _choice("quality.kind", self.kind, ("none", "clip"))
+        for name in self.stages:
+            _choice("quality.stages[]", name, QUALITY_STAGES)
+        if len(set(self.stages)) != len(self.stages):
+            raise ConfigError("quality.stages: a filter is listed twice")
+        for name in ("class_prompt", "removal_prompt"):
+            _placeholders(f"quality.{name}", getattr(self, name), ("class", "a_class"))
+        for name in ("min_class_similarity", "max_removal_score", "max_importance"):
+            _range(f"quality.{name}", getattr(self, name), -1.0, 1.0)
+        _range("quality.max_consensus", self.max_consensus, 0.0, 2.0)
+        _range("quality.removal_margin", self.removal_margin, 0.0, 2.0)
+        _range("quality.crop_margin", self.crop_margin, 0.0, 2.0)
+        for name in ("context_dilate", "context_blur"):
+            value = getattr(self, name)
+            if value < 1 or value % 2 == 0 or value > 1001:
+                raise ConfigError(f"quality.{name}: {_show(value)} must be an odd number of pixels, 1 to 1001")
+
+    def runs(self, stage: str) -> bool:
+        """True when ``stage`` (a QUALITY_STAGES name) is part of the chain."""
+        return self.kind != "none" and stage in self.stages
+
+
 @dataclass(frozen=True)
 class OutputConfig:
     format: str = "pipe"            # pipe (one pair per object) | brushdata (one image, all its masks as RLE)
@@ -411,13 +475,20 @@ class Config:
     removal: RemovalConfig = field(default_factory=RemovalConfig)
     describe: DescribeConfig = field(default_factory=DescribeConfig)
     instructions: InstructionsConfig = field(default_factory=InstructionsConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self):
+        r = self.removal
+        if self.quality.runs("consensus") and (r.kind != "diffusion" or r.diffusion.candidates < 2):
+            raise ConfigError("quality.stages: consensus needs removal.kind diffusion with "
+                              "removal.diffusion.candidates >= 2 (or leave consensus out of quality.stages)")
 
 
 PATH_KEYS = ("source.annotations", "source.images", "source.masks", "source.classes", "source.vocabulary")
 PATH_WORDS = {"source.vocabulary": ("lvis", "none")}   # values of a path key that name no file
 MODEL_KEYS = ("masks.sam.model", "masks.grounding.model", "masks.grounding.sam_model", "removal.diffusion.model",
-              "describe.vlm.model", "instructions.llm.model")
+              "describe.vlm.model", "instructions.llm.model", "quality.clip.model")
 
 
 def _build(cls, data: Any, prefix: str):

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from configs.schema import ConfigError, ModelConfig
 from model_wrappers.base import Handler
+from model_wrappers.clip import ClipHandler
 from model_wrappers.grounded_sam import GroundedSamHandler
 from model_wrappers.inpaint import InpaintHandler
 from model_wrappers.llm import LlmHandler
@@ -18,6 +19,7 @@ HANDLERS: dict[str, type[Handler]] = {
     "diffusion": InpaintHandler,
     "vlm": VlmHandler,
     "llm": LlmHandler,
+    "clip": ClipHandler,
 }
 
 

@@ -20,6 +20,7 @@ from pipelines.card import write_card
 from pipelines.progress import Progress
 from transforms import fileio
 from transforms.blend import blend
+from transforms.clip_filters import quality_step
 from transforms.describe import DESCRIBERS
 from transforms.encode import encode_pair
 from transforms.filters import filter_candidates
@@ -52,7 +53,11 @@ def stage_chain(cfg: Config) -> list[tuple[str, Callable | ModelStep, object]]:
         ("load", load_image, cfg.image),
         ("propose", _pick({**MASKERS, **MODEL_MASKERS}, "masks.kind", cfg.masks.kind), cfg),
         ("filter", filter_candidates, cfg.filters),
+        ("clip_prefilter", quality_step(cfg.quality, "clip_prefilter"), cfg.quality),
         ("remove", _pick({**REMOVERS, **MODEL_REMOVERS}, "removal.kind", cfg.removal.kind), cfg.removal),
+        ("consensus", quality_step(cfg.quality, "consensus"), cfg.quality),
+        ("removal_score", quality_step(cfg.quality, "removal_score"), cfg.quality),
+        ("importance", quality_step(cfg.quality, "importance"), cfg.quality),
         ("blend", blend, cfg.removal),
         ("describe", _pick(DESCRIBERS, "describe.kind", cfg.describe.kind), cfg.describe),
         ("instruct", _pick({**INSTRUCTORS, **MODEL_INSTRUCTORS}, "instructions.kind", cfg.instructions.kind),

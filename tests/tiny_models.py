@@ -170,9 +170,30 @@ def build_llm(folder: str) -> str:
     return folder
 
 
+def build_clip(folder: str) -> str:
+    """A CLIPModel (32 px images, 16-d projections) with its CLIPProcessor: the quality stages' scorer."""
+    import torch
+    from transformers import (CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTextConfig,
+                              CLIPTokenizer, CLIPVisionConfig)
+    torch.manual_seed(0)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, **{f"{w}</w>": i + 2 for i, w in enumerate(WORDS)}}
+    tok = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    text = CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
+                          num_attention_heads=2, num_hidden_layers=2, vocab_size=len(vocab),
+                          max_position_embeddings=77)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=32, patch_size=8)
+    CLIPModel(CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(),
+                         projection_dim=16)).eval().save_pretrained(folder)
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(folder)
+    return folder
+
+
 BUILDERS = {
     "sam": build_sam_checkpoint, "grounding_dino": build_grounding_dino, "hf_sam": build_hf_sam,
     "sd": build_sd_inpainting, "blip": build_blip, "llava": build_llava, "llm": build_llm,
+    "clip": build_clip,
 }
 
 
@@ -182,9 +203,11 @@ def tiny_models(root: str) -> dict[str, str]:
     return {name: build(os.path.join(root, name)) for name, build in BUILDERS.items()}
 
 
-def tiny_overrides(paths: dict[str, str], vlm: str = "blip", masks: str | None = "sam") -> list[str]:
+def tiny_overrides(paths: dict[str, str], vlm: str = "blip", masks: str | None = "sam",
+                   quality: bool = False) -> list[str]:
     """``--set`` overrides that run every model stage with the tiny models on the CPU (64 px images);
-    ``masks=None`` leaves the masks section as configured."""
+    ``masks=None`` leaves the masks section as configured; ``quality`` keeps PIPE's CLIP filters (tiny CLIP,
+    thresholds as configured), else they are turned off."""
     sets = {
         "sam": [f"masks.sam.model={paths['sam']}", "masks.sam.model_type=vit_tiny", "masks.sam.points_per_side=4",
                 "masks.sam.pred_iou_thresh=0", "masks.sam.stability_score_thresh=0"],
@@ -200,7 +223,9 @@ def tiny_overrides(paths: dict[str, str], vlm: str = "blip", masks: str | None =
             "describe.kind=vlm", f"describe.vlm.model={paths[vlm]}", "describe.vlm.max_new_tokens=6",
             "describe.vlm.batch_size=4",
             "instructions.kind=llm", f"instructions.llm.model={paths['llm']}", "instructions.llm.max_new_tokens=8",
-            "instructions.llm.batch_size=4", "instructions.txt=vlm_llm"]
+            "instructions.llm.batch_size=4", "instructions.txt=vlm_llm",
+            *([f"quality.clip.model={paths['clip']}", "quality.clip.batch_size=4"] if quality
+              else ["quality.kind=none"])]
 
 
 _SESSION: dict[int, dict[str, str]] = {}

@@ -62,6 +62,8 @@ class Candidate:
     mask: np.ndarray                # HxW bool, the object
     dilated: np.ndarray | None = None   # HxW bool, the region the remover may change
     source: np.ndarray | None = None    # HxWx3 uint8 RGB, object removed
+    candidates: list[np.ndarray] = field(default_factory=list)  # HxWx3 uint8 RGB removal results (diffusion's
+    # N seeds, flagged ones left out) until the quality checks choose the source; emptied after them
     scores: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     instructions: dict[str, str] = field(default_factory=dict)
@@ -98,4 +100,6 @@ class EncodedPair:
 
 
 # The funnel's stages, in pipeline order. Stages added by later recipes register here.
-STAGES = ["read", "load", "propose", "filter", "remove", "blend", "describe", "instruct", "encode", "write"]
+# PIPE's quality filters (transforms/clip_filters.py) sit around remove, in PIPE's order.
+STAGES = ["read", "load", "propose", "filter", "clip_prefilter", "remove", "consensus", "removal_score", "importance",
+          "blend", "describe", "instruct", "encode", "write"]

@@ -1,9 +1,11 @@
 """Remove stage with diffusion inpainting: N seeded candidates per object, one kept.
 
 Seeds derive from the sample key (and ``removal.diffusion.seed``), so a rerun draws the same candidates
-on any machine. Until the CLIP checks of issue 4 choose, the kept candidate is the one whose fill is
-closest in mean colour to the ring of pixels around the dilated mask (a removed object should look like
-its surroundings); every candidate's seed and distance go into the metadata. The blend stage follows.
+on any machine. Every unflagged candidate goes to ``Candidate.candidates`` for PIPE's quality checks
+(transforms/clip_filters.py: consensus, then the removal score chooses the source). Without them the kept
+candidate is the one whose fill is closest in mean colour to the ring of pixels around the dilated mask (a
+removed object should look like its surroundings); every candidate's seed and distance go into the
+metadata. The blend stage follows.
 """
 from __future__ import annotations
 
@@ -71,7 +73,8 @@ def pick_removal(c: Candidate, result: InpaintResult, cfg: RemovalConfig) -> Can
     if not usable:
         return reject_candidate(c, STAGE, "all_candidates_flagged", f"{len(seeds)} flagged by the safety checker")
     best = min(usable, key=lambda i: (deltas[i], i))
-    c.meta["removal"]["chosen"] = best
+    c.meta["removal"].update(chosen=best, chosen_by="ring_delta", candidates=usable)
+    c.candidates = [result.images[i] for i in usable]
     c.scores["removal_ring_delta"] = deltas[best]
     c.source = result.images[best]
     return c

@@ -13,6 +13,7 @@ from apache_beam.testing.util import assert_that
 
 from configs.schema import load_config
 from model_wrappers.base import ModelLoadError
+from model_wrappers.clip_types import ClipEmbeddings, ClipRequest
 from model_wrappers.registry import HANDLERS, build_handler
 from model_wrappers.types import (ChatRequest, DescribeRequest, InferenceFailed, InpaintRequest, InpaintResult,
                                   MaskProposal, SegmentRequest)
@@ -61,6 +62,12 @@ def check_text(req, pred):
     assert isinstance(pred, str)
 
 
+def check_clip(req: ClipRequest, pred):
+    assert isinstance(pred, ClipEmbeddings)
+    assert pred.images.shape[0] == len(req.images) and pred.texts.shape[0] == len(req.texts)
+    assert np.allclose(np.linalg.norm(pred.images, axis=1), 1, atol=1e-5)
+
+
 SEGMENT = [SegmentRequest(image=im, labels=("apple", "cat")) for im in IMAGES]
 CASES = {  # family: (config overrides, section, requests, check)
     "sam": (["masks.sam.model={sam}", "masks.sam.model_type=vit_tiny", "masks.sam.points_per_side=4",
@@ -80,6 +87,8 @@ CASES = {  # family: (config overrides, section, requests, check)
             "instructions.llm",
             [ChatRequest([{"role": "user", "content": f"add {w}"}]) for w in ("a cat", "an apple", "a dog")],
             check_text),
+    "clip": (["quality.clip.model={clip}", "quality.clip.batch_size=2"], "quality.clip",
+             [ClipRequest([im], ["a photo of a cat"]) for im in IMAGES], check_clip),
 }
 
 
