@@ -48,11 +48,11 @@ def context_alpha(mask: np.ndarray, cfg: QualityConfig) -> np.ndarray:
 def region_view(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Supplement E.1's view of a region: ``image`` (HxWx3 uint8) where ``alpha`` (HxW float) is 1, its mean
     colour where 0, blended between; cut to the box where alpha > 0. Returns hxwx3 uint8."""
-    mean = image.reshape(-1, 3).astype(np.float32).mean(axis=0)
-    a = alpha[:, :, None]
-    view = a * image.astype(np.float32) + (1.0 - a) * mean
+    mean = image.reshape(-1, 3).mean(axis=0, dtype=np.float64).astype(np.float32)
     ys, xs = box_around(alpha > 0, 0)
-    return np.clip(view[ys, xs] + 0.5, 0, 255).astype(np.uint8)
+    a = alpha[ys, xs, None]
+    view = a * image[ys, xs].astype(np.float32) + (1.0 - a) * mean
+    return np.clip(view + 0.5, 0, 255).astype(np.uint8)
 
 
 def removal_candidates(c: Candidate) -> list[np.ndarray]:
