@@ -102,13 +102,14 @@ def read_plan(shard: int, out: str):
 
 
 class WriteShardFn(beam.DoFn):
-    def __init__(self, out: str, schema=None):
-        self.out, self.schema = out, schema if schema is not None else FORMATS["pipe"].schema
+    def __init__(self, out: str, schema, stages: list[str]):
+        self.out, self.schema, self.stages = out, schema, stages
 
     def process(self, item):
         shard, groups = item
         keys = [e["key"] for e in fileio.read_json(paths(self.out, shard)["plan"])["images"]]
-        yield write_shard(self.out, shard, keys, list(groups["pairs"]), list(groups["rejects"]), self.schema)
+        yield write_shard(self.out, shard, keys, list(groups["pairs"]), list(groups["rejects"]), self.schema,
+                          self.stages)
 
 
 def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
@@ -131,8 +132,9 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
         "rejects": (rejects | "AllRejects" >> beam.Flatten()
                     | "KeyRejects" >> beam.Map(lambda r: (r.shard, r))),
     }
+    stages = [name for name, _, _ in stage_chain(cfg)]
     return grouped | "ByShard" >> beam.CoGroupByKey() | "WriteShards" >> beam.ParDo(
-        WriteShardFn(out, FORMATS[cfg.output.format].schema))
+        WriteShardFn(out, FORMATS[cfg.output.format].schema, stages))
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:

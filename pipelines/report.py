@@ -30,7 +30,9 @@ def funnel(stats: list[dict]) -> dict:
         for level in dropped:
             dropped[level].update(s["dropped"][level])
         lost += s["lost_images"]
-    stages = STAGES + sorted({k.split("/")[0] for c in dropped.values() for k in c} - set(STAGES))
+    ran = {"read", "write"}.union(*(s.get("stages", STAGES) for s in stats))  # read: rejects at planning
+    seen = {k.split("/")[0] for c in dropped.values() for k in c}
+    stages = [st for st in STAGES if st in ran | seen] + sorted(seen - set(STAGES))
     rows, entering = [], total["candidates"]
     for stage in stages:
         image_drops = {k.split("/", 1)[1]: v for k, v in dropped["image"].items() if k.split("/")[0] == stage}
@@ -49,12 +51,12 @@ def format_funnel(report: dict) -> str:
     lines = [f"funnel: {report['images_in']} images in, {report['images_rejected']} rejected, "
              f"{report['candidates']} candidates, {report['pairs']} pairs written "
              f"({report['shards_done']}/{report['shards_planned']} shards)",
-             f"  {'stage':<10} {'in':>8} {'kept':>8}  dropped"]
+             f"  {'stage':<14} {'in':>8} {'kept':>8}  dropped"]
     for row in report["stages"]:
         drops = {**{f"image:{k}": v for k, v in row["images_dropped"].items()}, **row["candidates_dropped"]}
         if row["candidates_in"] or drops:
             reasons = ", ".join(f"{k}={v}" for k, v in drops.items()) or "-"
-            lines.append(f"  {row['stage']:<10} {row['candidates_in']:>8} {row['candidates_kept']:>8}  {reasons}")
+            lines.append(f"  {row['stage']:<14} {row['candidates_in']:>8} {row['candidates_kept']:>8}  {reasons}")
     if report["lost_images"]:
         lines.append(f"  LOST (no pair, no reject): {report['lost_images'][:10]}")
     if report["shards_missing"]:

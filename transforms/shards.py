@@ -81,9 +81,10 @@ def shard_stats(shard: int, image_keys: list[str], pairs: list[EncodedPair], rej
 
 
 def write_shard(out: str, shard: int, image_keys: list[str], pairs: list[EncodedPair],
-                rejects: list[Reject], schema: pa.Schema = PAIR_SCHEMA) -> dict:
+                rejects: list[Reject], schema: pa.Schema = PAIR_SCHEMA, stages: list[str] | None = None) -> dict:
     """Write every file of one shard (temporary name, then rename); the stats json goes last. ``schema`` is
-    the sidecar's, per output format (transforms/formats.py)."""
+    the sidecar's, per output format (transforms/formats.py); ``stages`` names the stages the run has, so
+    the funnel lists those and no others."""
     p = paths(out, shard)
     pairs = sorted(pairs, key=lambda e: e.key)
     rejects = sorted(set(rejects), key=lambda r: (r.key, r.stage, r.reason))
@@ -93,5 +94,7 @@ def write_shard(out: str, shard: int, image_keys: list[str], pairs: list[Encoded
                     "stage": r.stage, "reason": r.reason, "detail": r.detail} for r in rejects]
     fileio.write_atomic(p["rejects"], _write_parquet(reject_rows, REJECT_SCHEMA))
     stats = shard_stats(shard, image_keys, pairs, rejects)
+    if stages is not None:
+        stats["stages"] = list(stages)
     fileio.write_json(p["stats"], stats)
     return stats

@@ -54,6 +54,8 @@ def test_every_image_and_annotation_ends_as_a_pair_or_a_reject(demo_build):
                   for s in report["stages"])
     assert dropped == len(rejects)
     assert report["stages"][-1]["candidates_kept"] == report["pairs"]
+    assert [r["stage"] for r in report["stages"]] == [  # the stages this recipe runs, no others
+        "read", "load", "propose", "filter", "remove", "blend", "instruct", "encode", "write"]
     assert not any(r["reason"] == "error" for r in rejects), rejects
 
 
