@@ -392,6 +392,7 @@ class InstructionsConfig:
 
 # ---- PIPE's quality filters (issue 4): CLIP checks before and after removal ---------------------------------
 QUALITY_STAGES = ("clip_prefilter", "consensus", "removal_score", "importance")   # PIPE's order
+QUALITY_OPTIONAL = ("importance_dino",)   # run only when listed in quality.stages (not PIPE's; issue 4)
 
 
 @dataclass(frozen=True)
@@ -399,6 +400,13 @@ class ClipConfig(ModelConfig):
     """The CLIP scorer (transformers CLIPModel) every quality stage shares; one load per stage and worker."""
     _KEY: ClassVar[str] = "quality.clip"
     model: str = "openai/clip-vit-large-patch14"
+
+
+@dataclass(frozen=True)
+class DinoConfig(ModelConfig):
+    """The DINOv2 image embedder (transformers Dinov2Model) of the optional ``importance_dino`` stage."""
+    _KEY: ClassVar[str] = "quality.dino"
+    model: str = "facebook/dinov2-base"
 
 
 @dataclass(frozen=True)
@@ -416,10 +424,14 @@ class QualityConfig:
     - ``min_class_similarity`` 0.20: below it a crop rarely shows its labelled class (unrelated pairs score
       0.10-0.18 on ViT-L/14); it removes wrong labels, heavy occlusion and blur, not merely odd views.
     - ``max_importance`` 0.95: whole-image cosine above it means the removal barely changed the picture.
+    - ``max_dino_similarity`` 0.95 (optional ``importance_dino`` stage, a judgement, not tuned): DINOv2's
+      cosine between an image and itself with one object removed is typically high; above 0.95 the object
+      barely registered in the picture's structure.
     """
     kind: str = "none"              # none | clip
     stages: tuple[str, ...] = QUALITY_STAGES   # which of the filters run (kind clip); PIPE's order kept
     clip: ClipConfig = field(default_factory=ClipConfig)
+    dino: DinoConfig = field(default_factory=DinoConfig)   # importance_dino only
     class_prompt: str = "a photo of a {class}"   # pre-filter text; placeholders {class}, {a_class}
     removal_prompt: str = "{class}"               # removal score text (the class name)
     min_class_similarity: float = 0.20
@@ -430,16 +442,17 @@ class QualityConfig:
     context_dilate: int = 31        # px (odd): region view = dilated, blurred mask over the image's mean colour
     context_blur: int = 21          # px (odd)
     max_importance: float = 0.95
+    max_dino_similarity: float = 0.95   # a judgement: DINOv2 source/target cosines run high; above = unimportant
 
     def __post_init__(self):
         _choice("quality.kind", self.kind, ("none", "clip"))
         for name in self.stages:
-            _choice("quality.stages[]", name, QUALITY_STAGES)
+            _choice("quality.stages[]", name, QUALITY_STAGES + QUALITY_OPTIONAL)
         if len(set(self.stages)) != len(self.stages):
             raise ConfigError("quality.stages: a filter is listed twice")
         for name in ("class_prompt", "removal_prompt"):
             _placeholders(f"quality.{name}", getattr(self, name), ("class", "a_class"))
-        for name in ("min_class_similarity", "max_removal_score", "max_importance"):
+        for name in ("min_class_similarity", "max_removal_score", "max_importance", "max_dino_similarity"):
             _range(f"quality.{name}", getattr(self, name), -1.0, 1.0)
         _range("quality.max_consensus", self.max_consensus, 0.0, 2.0)
         _range("quality.removal_margin", self.removal_margin, 0.0, 2.0)
@@ -450,7 +463,7 @@ class QualityConfig:
                 raise ConfigError(f"quality.{name}: {_show(value)} must be an odd number of pixels, 1 to 1001")
 
     def runs(self, stage: str) -> bool:
-        """True when ``stage`` (a QUALITY_STAGES name) is part of the chain."""
+        """True when ``stage`` (a QUALITY_STAGES or QUALITY_OPTIONAL name) is part of the chain."""
         return self.kind != "none" and stage in self.stages
 
 
@@ -488,7 +501,7 @@ class Config:
 PATH_KEYS = ("source.annotations", "source.images", "source.masks", "source.classes", "source.vocabulary")
 PATH_WORDS = {"source.vocabulary": ("lvis", "none")}   # values of a path key that name no file
 MODEL_KEYS = ("masks.sam.model", "masks.grounding.model", "masks.grounding.sam_model", "removal.diffusion.model",
-              "describe.vlm.model", "instructions.llm.model", "quality.clip.model")
+              "describe.vlm.model", "instructions.llm.model", "quality.clip.model", "quality.dino.model")
 
 
 def _build(cls, data: Any, prefix: str):

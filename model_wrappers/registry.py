@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from configs.schema import ConfigError, ModelConfig
 from model_wrappers.base import Handler
 from model_wrappers.clip import ClipHandler
+from model_wrappers.dino import DinoHandler
 from model_wrappers.grounded_sam import GroundedSamHandler
 from model_wrappers.inpaint import InpaintHandler
 from model_wrappers.llm import LlmHandler
@@ -20,6 +21,7 @@ HANDLERS: dict[str, type[Handler]] = {
     "vlm": VlmHandler,
     "llm": LlmHandler,
     "clip": ClipHandler,
+    "dino": DinoHandler,
 }
 
 

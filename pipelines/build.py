@@ -58,6 +58,7 @@ def stage_chain(cfg: Config) -> list[tuple[str, Callable | ModelStep, object]]:
         ("consensus", quality_step(cfg.quality, "consensus"), cfg.quality),
         ("removal_score", quality_step(cfg.quality, "removal_score"), cfg.quality),
         ("importance", quality_step(cfg.quality, "importance"), cfg.quality),
+        ("importance_dino", quality_step(cfg.quality, "importance_dino"), cfg.quality),
         ("blend", blend, cfg.removal),
         ("describe", _pick(DESCRIBERS, "describe.kind", cfg.describe.kind), cfg.describe),
         ("instruct", _pick({**INSTRUCTORS, **MODEL_INSTRUCTORS}, "instructions.kind", cfg.instructions.kind),

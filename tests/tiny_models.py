@@ -190,10 +190,22 @@ def build_clip(folder: str) -> str:
     return folder
 
 
+def build_dino(folder: str) -> str:
+    """A Dinov2Model (64 px images, 16 px patches, 32-d embeddings) with its image processor: importance_dino."""
+    import torch
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+    torch.manual_seed(0)
+    cfg = Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, image_size=64,
+                       patch_size=16)
+    Dinov2Model(cfg).eval().save_pretrained(folder)
+    BitImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(folder)
+    return folder
+
+
 BUILDERS = {
     "sam": build_sam_checkpoint, "grounding_dino": build_grounding_dino, "hf_sam": build_hf_sam,
     "sd": build_sd_inpainting, "blip": build_blip, "llava": build_llava, "llm": build_llm,
-    "clip": build_clip,
+    "clip": build_clip, "dino": build_dino,
 }
 
 

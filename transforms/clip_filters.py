@@ -12,9 +12,11 @@ Each stage is pure pre (record -> ``ClipRequest``) -> RunInference (model_wrappe
   ``quality.removal_margin``. The passing candidate with the lowest score becomes the source; none passing
   -> reject ``object_still_visible``.
 - ``importance``: whole source vs whole target; above ``quality.max_importance`` -> reject ``unimportant``.
+- ``importance_dino`` (optional, only when listed in ``quality.stages``): the same pair embedded by DINOv2
+  (model_wrappers/dino.py); above ``quality.max_dino_similarity`` -> reject ``unimportant``.
 
 Scores go to ``Candidate.scores`` (the pair's json): clip_class, consensus_std, removal_score,
-removal_score_original, importance_similarity.
+removal_score_original, importance_similarity, dino_similarity.
 """
 from __future__ import annotations
 
@@ -159,12 +161,23 @@ def importance_check(c: Candidate, e: ClipEmbeddings, cfg: QualityConfig) -> Can
     return c
 
 
+# ---- importance_dino (optional): the same request, answered by DINOv2 ----------------------------------
+def dino_importance_check(c: Candidate, e: ClipEmbeddings, cfg: QualityConfig) -> Candidate | Reject:
+    s = _score(c, "dino_similarity", e.images[0] @ e.images[1])
+    c.candidates = []
+    if s > cfg.max_dino_similarity:
+        return reject_candidate(c, "importance_dino", "unimportant",
+                                f"dino_similarity={s} > max_dino_similarity={cfg.max_dino_similarity}")
+    return c
+
+
 _CLIP = attrgetter("clip")
-QUALITY_STEPS = {  # stage name -> ModelStep, in PIPE's order (configs/schema.py QUALITY_STAGES)
+QUALITY_STEPS = {  # stage name -> ModelStep, in PIPE's order (configs/schema.py QUALITY_STAGES, then OPTIONAL)
     "clip_prefilter": ModelStep(prefilter_request, prefilter_check, "clip", _CLIP),
     "consensus": ModelStep(consensus_request, consensus_check, "clip", _CLIP),
     "removal_score": ModelStep(removal_request, removal_check, "clip", _CLIP),
     "importance": ModelStep(importance_request, importance_check, "clip", _CLIP),
+    "importance_dino": ModelStep(importance_request, dino_importance_check, "dino", attrgetter("dino")),
 }
 
 

@@ -102,4 +102,4 @@ class EncodedPair:
 # The funnel's stages, in pipeline order. Stages added by later recipes register here.
 # PIPE's quality filters (transforms/clip_filters.py) sit around remove, in PIPE's order.
 STAGES = ["read", "load", "propose", "filter", "clip_prefilter", "remove", "consensus", "removal_score", "importance",
-          "blend", "describe", "instruct", "encode", "write"]
+          "importance_dino", "blend", "describe", "instruct", "encode", "write"]

@@ -68,6 +68,13 @@ def check_clip(req: ClipRequest, pred):
     assert np.allclose(np.linalg.norm(pred.images, axis=1), 1, atol=1e-5)
 
 
+def check_dino(req: ClipRequest, pred):
+    check_clip(req, pred)
+    assert pred.images.shape == (2, 32) and pred.texts.shape == (0, 32)
+    same = np.array_equal(req.images[0], req.images[1])
+    assert np.isclose(pred.images[0] @ pred.images[1], 1, atol=1e-5) or not same
+
+
 SEGMENT = [SegmentRequest(image=im, labels=("apple", "cat")) for im in IMAGES]
 CASES = {  # family: (config overrides, section, requests, check)
     "sam": (["masks.sam.model={sam}", "masks.sam.model_type=vit_tiny", "masks.sam.points_per_side=4",
@@ -89,6 +96,8 @@ CASES = {  # family: (config overrides, section, requests, check)
             check_text),
     "clip": (["quality.clip.model={clip}", "quality.clip.batch_size=2"], "quality.clip",
              [ClipRequest([im], ["a photo of a cat"]) for im in IMAGES], check_clip),
+    "dino": (["quality.dino.model={dino}", "quality.dino.batch_size=2"], "quality.dino",
+             [ClipRequest([im, IMAGES[0]], []) for im in IMAGES], check_dino),
 }
 
 

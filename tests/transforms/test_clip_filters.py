@@ -164,7 +164,7 @@ def test_importance_drops_too_similar_images(sim, kept):
 # ---- wiring and config
 def test_stage_names_sit_in_pipes_order_in_the_funnel():
     assert [s for s in STAGES if s in cf.QUALITY_STEPS or s in ("filter", "remove", "blend")] == [
-        "filter", "clip_prefilter", "remove", "consensus", "removal_score", "importance", "blend"]
+        "filter", "clip_prefilter", "remove", "consensus", "removal_score", "importance", "importance_dino", "blend"]
 
 
 def test_stages_set_off_are_left_out():
@@ -190,3 +190,29 @@ def test_consensus_needs_several_diffusion_candidates():
         load_config(None, ["quality.kind=clip"])   # opencv removal: one result
     load_config(None, ["quality.kind=clip", "quality.stages=[clip_prefilter, removal_score, importance]"])
     load_config(None, ["quality.kind=clip", "removal.kind=diffusion"])
+
+
+# ---- importance_dino (optional second metric)
+@pytest.mark.parametrize("sim, kept", [(0.90, True), (0.95, True), (0.9501, False)])
+def test_dino_importance_drops_above_its_threshold(sim, kept):
+    c = candidate(2)
+    step = cf.QUALITY_STEPS["importance_dino"]
+    _, req = step.pre(c, CFG)
+    assert req.images[0] is c.source and req.images[1] is c.image and req.texts == []
+    out = step.post(c, emb([[1.0, 0.0, 0.0], at(sim)], TEXT[:0]), CFG)
+    assert isinstance(out, Candidate) is kept and c.candidates == []
+    assert c.scores["dino_similarity"] == pytest.approx(sim)
+    if not kept:
+        assert (out.stage, out.reason) == ("importance_dino", "unimportant") and "0.9501" in out.detail
+
+
+def test_dino_runs_only_when_listed_and_uses_its_own_model_section():
+    assert "importance_dino" not in QualityConfig().stages
+    assert cf.quality_step(QualityConfig(kind="clip"), "importance_dino") is None
+    cfg = load_config(None, ["quality.kind=clip", "removal.kind=diffusion", "quality.dino.model=/m/dino",
+                             "quality.stages=[clip_prefilter, consensus, removal_score, importance, importance_dino]"])
+    step = cf.quality_step(cfg.quality, "importance_dino")
+    assert step.family == "dino" and step.section(cfg.quality).model == "/m/dino"
+    from pipelines.build import stage_chain
+    names = [name for name, _, _ in stage_chain(cfg)]
+    assert names[names.index("importance") + 1] == "importance_dino"
