@@ -152,23 +152,24 @@ def importance_request(c: Candidate, cfg: QualityConfig) -> tuple[Candidate, Cli
     return c, ClipRequest(images=[c.source, c.image], texts=[])
 
 
-def importance_check(c: Candidate, e: ClipEmbeddings, cfg: QualityConfig) -> Candidate | Reject:
-    s = _score(c, "importance_similarity", e.images[0] @ e.images[1])
+def _too_similar(c: Candidate, e: ClipEmbeddings, stage: str, score: str, limit_key: str,
+                 limit: float) -> Candidate | Reject:
+    """Cosine of whole source and whole target into ``c.scores[score]``; above ``limit``: 'unimportant'."""
+    s = _score(c, score, e.images[0] @ e.images[1])
     c.candidates = []
-    if s > cfg.max_importance:
-        return reject_candidate(c, "importance", "unimportant",
-                                f"importance_similarity={s} > max_importance={cfg.max_importance}")
+    if s > limit:
+        return reject_candidate(c, stage, "unimportant", f"{score}={s} > {limit_key}={limit}")
     return c
+
+
+def importance_check(c: Candidate, e: ClipEmbeddings, cfg: QualityConfig) -> Candidate | Reject:
+    return _too_similar(c, e, "importance", "importance_similarity", "max_importance", cfg.max_importance)
 
 
 # ---- importance_dino (optional): the same request, answered by DINOv2 ----------------------------------
 def dino_importance_check(c: Candidate, e: ClipEmbeddings, cfg: QualityConfig) -> Candidate | Reject:
-    s = _score(c, "dino_similarity", e.images[0] @ e.images[1])
-    c.candidates = []
-    if s > cfg.max_dino_similarity:
-        return reject_candidate(c, "importance_dino", "unimportant",
-                                f"dino_similarity={s} > max_dino_similarity={cfg.max_dino_similarity}")
-    return c
+    return _too_similar(c, e, "importance_dino", "dino_similarity", "max_dino_similarity",
+                        cfg.max_dino_similarity)
 
 
 _CLIP = attrgetter("clip")
