@@ -13,18 +13,19 @@ class Progress:
 
     def __init__(self, out: str, total: int, done_before: int, log: Callable, every: float = 2.0):
         self.out, self.total, self.before, self.log, self.every = out, total, done_before, log, every
+        self._images: dict[str, int] = {}  # stats file -> its images; a finished shard's file never changes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _images_done(self) -> tuple[int, int]:
         names = fileio.list_names(fileio.join(self.out, "shards"), "*.stats.json")
-        images = 0
         for n in names:
-            try:
-                images += fileio.read_json(fileio.join(self.out, "shards", n))["images_in"]
-            except (OSError, ValueError, KeyError):
-                pass
-        return len(names), images
+            if n not in self._images:
+                try:
+                    self._images[n] = fileio.read_json(fileio.join(self.out, "shards", n))["images_in"]
+                except (OSError, ValueError, KeyError):
+                    pass
+        return len(names), sum(self._images.values())
 
     def _run(self):
         start, last_shards, last_print = time.time(), -1, 0.0
