@@ -15,10 +15,12 @@ import time
 from common import DEMO_CONFIG, repeated_demo
 
 from configs.schema import load_config
-from pipelines.build import run_build, stage_chain
-from transforms.shards import write_shard
-from transforms.sources import plan_source, to_record
-from transforms.stage import run_chain
+from pipelines.chain import stage_chain
+from pipelines.run import run_build
+from transforms.formats.pipe import PIPE
+from transforms.formats.shards import write_shard
+from transforms.sources import plan_source
+from transforms.core.stage import run_chain
 
 
 def bare_loop(cfg, out: str) -> int:
@@ -29,10 +31,10 @@ def bare_loop(cfg, out: str) -> int:
     for k, entries in enumerate(plan_source(cfg.source)):
         shard_pairs, shard_rejects = [], []
         for entry in entries:
-            done, rejects = run_chain(to_record(entry, k), chain)
+            done, rejects = run_chain(entry.to_record(k), chain)
             shard_pairs += done
             shard_rejects += rejects
-        pairs += write_shard(out, k, [e["key"] for e in entries], shard_pairs, shard_rejects)["pairs"]
+        pairs += write_shard(out, k, [e.key for e in entries], shard_pairs, shard_rejects, PIPE.schema)["pairs"]
     return pairs
 
 

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/model_overhead.py [--elements 2000] [--batch 8] [--batch-ms 40]
 
 A compute-bound stand-in model (repeated float32 matrix products sized to take about --batch-ms per
-batch) sits behind the project's real model path: transforms.model_stage.ModelStage -> Beam
+batch) sits behind the project's real model path: transforms.core.stage.ModelStage -> Beam
 RunInference(KeyedModelHandler(handler)) with the project's Handler base. The figure compares the
 pipeline's wall time with the time the model itself was busy (summed inside run_inference); a first,
 untimed run pays the one-off imports.
@@ -20,9 +20,9 @@ import numpy as np
 
 from configs.schema import ModelConfig
 from model_wrappers.base import Handler
-from transforms.model_stage import ModelStage
-from transforms.model_step import ModelStep
-from transforms.record import ImageRecord
+from transforms.core.stage import Stage
+from transforms.core.stage import ModelStep
+from transforms.core.records import ImageRecord
 
 
 class Burner:
@@ -78,7 +78,7 @@ def record(i: int) -> ImageRecord:
 def run_pipeline(handler: BurnHandler, n: int) -> None:
     options = beam.options.pipeline_options.PipelineOptions(["--runner=FnApiRunner"])
     with beam.Pipeline(options=options) as p:
-        out = p | beam.Create(range(n)) | beam.Map(record) | ModelStage("burn", STEP, None, handler)
+        out = p | beam.Create(range(n)) | beam.Map(record) | Stage("burn", STEP, None, handler)
         _ = out.kept | beam.combiners.Count.Globally()
 
 

@@ -15,10 +15,11 @@ import time
 from common import DEMO_CONFIG, repeated_demo
 
 from configs.schema import load_config
-from pipelines.build import stage_chain
-from transforms.record import Reject
-from transforms.shards import write_shard
-from transforms.sources import plan_source, to_record
+from pipelines.chain import stage_chain
+from transforms.core.records import Reject
+from transforms.formats.pipe import PIPE
+from transforms.formats.shards import write_shard
+from transforms.sources import plan_source
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
     for k, entries in enumerate(plan_source(cfg.source)):
         done, rejects = [], []
         for entry in entries:
-            items = [to_record(entry, k)]
+            items = [entry.to_record(k)]
             for name, fn, section in stage_chain(cfg):
                 nxt = []
                 for item in items:
@@ -49,7 +50,7 @@ def main() -> None:
                 items = nxt
             done += items
         t = time.perf_counter()
-        pairs += write_shard(f"{tmp}/out", k, [e["key"] for e in entries], done, rejects)["pairs"]
+        pairs += write_shard(f"{tmp}/out", k, [e.key for e in entries], done, rejects, PIPE.schema)["pairs"]
         spent["write"] += time.perf_counter() - t
         calls["write"] += 1
     total = sum(spent.values())

@@ -12,7 +12,7 @@ import numpy as np
 
 from configs.schema import ClipConfig
 from model_wrappers.base import Handler
-from model_wrappers.clip_types import ClipEmbeddings, ClipRequest
+from model_wrappers.types import Embeddings, EmbedRequest
 from model_wrappers.locate import ModelRef
 
 TEXT_CACHE = 4096   # distinct texts kept (a vocabulary's prompts); the cache is emptied when full
@@ -38,7 +38,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 
 class ClipScorer:
-    """The loaded runner: ``predict([ClipRequest]) -> [ClipEmbeddings]``."""
+    """The loaded runner: ``predict([EmbedRequest]) -> [Embeddings]``."""
 
     def __init__(self, model, processor, device: str):
         self.model, self.processor, self.device = model, processor, device
@@ -71,7 +71,7 @@ class ClipScorer:
         dim = self.model.config.projection_dim
         return np.stack([self.texts[t] for t in texts]) if texts else np.zeros((0, dim), np.float32)
 
-    def predict(self, requests: list[ClipRequest]) -> list[ClipEmbeddings]:
+    def predict(self, requests: list[EmbedRequest]) -> list[Embeddings]:
         keys = [[image_key(im) for im in r.images] for r in requests]
         unique: dict[bytes, np.ndarray] = {}
         for r, ks in zip(requests, keys):
@@ -84,7 +84,7 @@ class ClipScorer:
         out, start = [], 0
         for r, ks in zip(requests, keys):
             images = embedded[[row[k] for k in ks]] if ks else np.zeros((0, dim), np.float32)
-            out.append(ClipEmbeddings(images=images, texts=text_rows[start: start + len(r.texts)]))
+            out.append(Embeddings(images=images, texts=text_rows[start: start + len(r.texts)]))
             start += len(r.texts)
         return out
 

@@ -12,12 +12,12 @@ import numpy as np
 from configs.schema import DinoConfig
 from model_wrappers.base import Handler
 from model_wrappers.clip import image_key, unit
-from model_wrappers.clip_types import ClipEmbeddings, ClipRequest
+from model_wrappers.types import Embeddings, EmbedRequest
 from model_wrappers.locate import ModelRef
 
 
 class DinoScorer:
-    """The loaded runner: ``predict([ClipRequest]) -> [ClipEmbeddings]`` (texts must be empty)."""
+    """The loaded runner: ``predict([EmbedRequest]) -> [Embeddings]`` (texts must be empty)."""
 
     def __init__(self, model, processor, device: str):
         self.model, self.processor, self.device = model, processor, device
@@ -34,7 +34,7 @@ class DinoScorer:
             out = self.model(pixel_values=pixels).pooler_output
         return unit(out.float().cpu().numpy())
 
-    def predict(self, requests: list[ClipRequest]) -> list[ClipEmbeddings]:
+    def predict(self, requests: list[EmbedRequest]) -> list[Embeddings]:
         if any(r.texts for r in requests):
             raise ValueError("the DINOv2 scorer embeds images only; a request carried texts")
         keys = [[image_key(im) for im in r.images] for r in requests]
@@ -45,7 +45,7 @@ class DinoScorer:
         empty = np.zeros((0, self.dim), np.float32)
         embedded = self.embed_images([unique[k] for k in order]) if order else empty
         row = {k: i for i, k in enumerate(order)}
-        return [ClipEmbeddings(images=embedded[[row[k] for k in ks]] if ks else empty, texts=empty)
+        return [Embeddings(images=embedded[[row[k] for k in ks]] if ks else empty, texts=empty)
                 for ks in keys]
 
 

@@ -8,16 +8,16 @@ from model_wrappers.base import Handler
 from model_wrappers.clip import ClipHandler
 from model_wrappers.dino import DinoHandler
 from model_wrappers.grounded_sam import GroundedSamHandler
-from model_wrappers.inpaint import InpaintHandler
+from model_wrappers.diffusion import DiffusionHandler
 from model_wrappers.llm import LlmHandler
 from model_wrappers.locate import Location, ModelRef, hub_offline, locate
-from model_wrappers.sam_auto import SamAutoHandler
+from model_wrappers.sam import SamHandler
 from model_wrappers.vlm import VlmHandler
 
 HANDLERS: dict[str, type[Handler]] = {
-    "sam": SamAutoHandler,
+    "sam": SamHandler,
     "grounded_sam": GroundedSamHandler,
-    "diffusion": InpaintHandler,
+    "diffusion": DiffusionHandler,
     "vlm": VlmHandler,
     "llm": LlmHandler,
     "clip": ClipHandler,

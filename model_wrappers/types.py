@@ -61,3 +61,18 @@ class ChatRequest:
 class InferenceFailed:
     """The prediction for one element whose inference raised while the rest of its batch succeeded."""
     detail: str
+
+
+@dataclass(slots=True)
+class EmbedRequest:
+    """Embed every image (HxWx3 uint8 RGB, any size) and every text of one element (transforms/quality/)."""
+    images: list[np.ndarray]
+    texts: list[str]
+
+
+@dataclass(slots=True)
+class Embeddings:
+    """Unit-length embeddings: ``images`` NxD float32 (request order), ``texts`` MxD float32 (CLIP; an
+    image-only model such as DINOv2 leaves ``texts`` empty)."""
+    images: np.ndarray
+    texts: np.ndarray

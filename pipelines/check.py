@@ -19,7 +19,7 @@ def add_check(sub) -> None:
 
 def check_report(cfg: Config) -> tuple[list[str], int]:
     """(lines to print, number of blocking problems) for a loaded config."""
-    from pipelines.build import model_handlers, stage_chain
+    from pipelines.chain import model_handlers, stage_chain  # the registries import Beam: only when checking
     lines = ["stages: " + " -> ".join(name for name, _, _ in stage_chain(cfg))]
     problems = 0
     for key in PATH_KEYS:
@@ -33,7 +33,7 @@ def check_report(cfg: Config) -> tuple[list[str], int]:
     handlers = model_handlers(cfg)
     if not handlers:
         return lines + ["models: none (the CPU default)"], problems
-    from model_wrappers.registry import model_status
+    from model_wrappers.registry import model_status  # imports torch (seconds): only when a model is named
     rows = model_status(handlers)
     return lines + [r.line() for r in rows], problems + sum(r.blocking for r in rows)
 

@@ -3,6 +3,9 @@
 Each subcommand is a module function pair in COMMANDS: ``add(subparsers)`` declares it, ``run(args,
 beam_args)`` does it. Flags a command does not know are Beam's and pass through untouched (``--runner``,
 ``--direct_num_workers``, ``--setup_file``, ...). User errors print one message and exit 2.
+
+Each ``run_*`` imports what its command needs when it runs (Beam, webdataset and through it torch take
+seconds), so ``--help`` and argument errors answer at once; no import here breaks a cycle.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ def add_build(sub) -> None:
 
 
 def run_build(args, beam_args) -> None:
-    from pipelines.build import parse_slice, run_build as build
+    from pipelines.run import parse_slice, run_build as build
     part = parse_slice(args.slice, dict(os.environ))
     build(load_config(args.config, args.set), args.output, beam_args, part=part, wave_images=args.wave_images)
 
@@ -45,7 +48,7 @@ def add_demo(sub) -> None:
 
 
 def run_demo(args, beam_args) -> None:
-    from pipelines.build import run_build as build
+    from pipelines.run import run_build as build
     report = build(load_config(DEMO_CONFIG), args.output, beam_args)
     out = os.path.abspath(args.output)
     print(f"\ndemo: {report['pairs']} pairs in {out}/shards/*.tar; report: {out}/report.html")
@@ -63,9 +66,8 @@ def add_report(sub) -> None:
 
 def run_report(args, extra) -> None:
     _no_extra(extra)
-    from pipelines.card import write_card
     from pipelines.outputs import require_output
-    from pipelines.report import format_funnel, write_report
+    from pipelines.report import format_funnel, write_card, write_report
     require_output(args.output)
     report = write_report(args.output)
     write_card(args.output)

@@ -6,7 +6,7 @@ companion ``PIPE_Masks``), streaming: one pair in memory at a time plus one row 
                                        Instruction_Ref_Dataset, object_location, target_img_dataset, img_id,
                                        ann_id (strings; "" where an instruction kind does not exist)
     DIR/masks/masks-00000.parquet ...  (--with-masks) mask, target_img_dataset, img_id, ann_id
-    DIR/README.md                      dataset card (pipelines/card.py)
+    DIR/README.md                      dataset card (pipelines/report/card.py)
 
 ``datasets.load_dataset("parquet", data_dir=DIR)`` gives the train/test splits (the masks folder matches no
 split pattern); ``load_dataset(DIR)`` and ``load_dataset(DIR, "masks")`` read the card's configs.
@@ -24,7 +24,9 @@ import pyarrow.parquet as pq
 
 from configs.schema import ConfigError
 from pipelines import outputs
-from transforms.fileio import TMP_PREFIX
+from pipelines.report.card import write_card
+from transforms.core.fileio import TMP_PREFIX
+from transforms.formats.pipe import PIPE
 
 PIPE_STRINGS = ("Instruction_VLM-LLM", "Instruction_Class", "Instruction_Ref_Dataset", "object_location",
                 "target_img_dataset", "img_id", "ann_id")
@@ -57,7 +59,7 @@ def _image(sample: dict, stem: str) -> dict:
 def pipe_rows(sample: dict) -> tuple[dict, dict]:
     """One pair's raw members -> (PIPE row, PIPE_Masks row). Instruction_Class is the class instruction
     ("add a cat"), Instruction_VLM-LLM the VLM/LLM one, Instruction_Ref_Dataset a referring-expression one;
-    object_location the 3x3 grid cell of transforms/instruct.py LOCATIONS."""
+    object_location the 3x3 grid cell of transforms/core/geometry.py LOCATIONS."""
     meta = json.loads(sample["json"])
     instr, src = meta.get("instructions") or {}, meta.get("source") or {}
     ids = {"target_img_dataset": str(src.get("dataset", "")), "img_id": str(src.get("image_id", "")),
@@ -144,6 +146,10 @@ def export_pipe(out: str, to: str, with_masks: bool = False, test_fraction: floa
     shards = outputs.finished_shards(out)
     if not shards:
         raise ConfigError(f"{out}: no finished shards to export (is it an inpaint-pairs output?)")
+    fmt = outputs.output_format(out)
+    if fmt is not PIPE:
+        raise ConfigError(f"{out} holds {fmt.name} samples: --format pipe exports PIPE-format pairs (output.format "
+                          f"pipe); read {fmt.name} shards directly (see the card, {out}/README.md)")
     check_target(to)
     pipe_schema, mask_schema = features(PIPE_COLUMNS).arrow_schema, features(MASK_COLUMNS).arrow_schema
     writers = {s: PartWriter(os.path.join(to, "data"), s, pipe_schema, max_file_bytes, row_group)
@@ -162,6 +168,29 @@ def export_pipe(out: str, to: str, with_masks: bool = False, test_fraction: floa
         raise
     result = {"splits": {s: w.close() for s, w in writers.items() if w.count},
               "masks": masks.close() if with_masks else None}
-    from pipelines.card import write_export_card
-    write_export_card(out, to, result)
+    write_card(out, export_layout(result), to)
     return result
+
+
+def export_layout(result: dict) -> dict:
+    """The card's data layout of an export (``result`` from export_pipe): PIPE's parquet configs."""
+    kind = lambda c: "image" if c in ("source_img", "target_img", "mask") else "string"  # noqa: E731
+    layout = {"kind": "pipe", "configs": {"default": {s: f"data/{s}-*" for s in result["splits"]}},
+              "features": {"default": [(c, kind(c)) for c in PIPE_COLUMNS]},
+              "splits": {"default": {s: (v["num_examples"], v["num_bytes"]) for s, v in result["splits"].items()}}}
+    if result.get("masks"):
+        layout["configs"]["masks"] = {"train": "masks/masks-*"}
+        layout["features"]["masks"] = [(c, kind(c)) for c in MASK_COLUMNS]
+        layout["splits"]["masks"] = {"train": (result["masks"]["num_examples"], result["masks"]["num_bytes"])}
+    masks = ('\nmasks = load_dataset("parquet", data_dir="DIR/masks")["train"]  '
+             "# join on (target_img_dataset, img_id, ann_id)") if result.get("masks") else ""
+    layout["loading"] = (
+        "Parquet with the columns and types of PIPE's release (paint-by-inpaint/PIPE); images are "
+        "`datasets` Image features.\n\n```python\nfrom datasets import load_dataset\n"
+        f'ds = load_dataset("parquet", data_dir="DIR")  # or load_dataset("DIR"){masks}\n```\n\n'
+        "`Instruction_Class` is the class instruction (\"add a cat\"), `Instruction_VLM-LLM` the "
+        "VLM/LLM instruction and `Instruction_Ref_Dataset` a referring-expression one (\"\" when the "
+        "recipe made none). `object_location` is one of nine grid cells: top/middle/bottom x "
+        "left/center/right (\"top left\", \"center\", ...). The test split, when present, holds whole "
+        "source images.")
+    return layout

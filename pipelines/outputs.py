@@ -1,4 +1,4 @@
-"""Read a finished output folder (the layout written by transforms/shards.py) through real readers.
+"""Read a finished output folder (the layout written by transforms/formats/shards.py) through real readers.
 
 A shard counts only once its ``.stats.json`` commit marker exists; everything here reads finished shards
 only, so a run still in progress (or killed) is read consistently. Works on any Beam FileSystems path.
@@ -10,20 +10,19 @@ from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 from apache_beam.io.filesystems import FileSystems
 from webdataset.tariterators import group_by_keys, tar_file_expander
 
 from configs.schema import ConfigError
-from transforms import fileio
-from transforms.shards import paths, shard_name
+from transforms.core import fileio
+from pipelines.plan import planned_shards
+from transforms.formats import FORMATS, OutputFormat
+from transforms.formats.shards import paths, shard_name
 
 
 def _ids(folder: str, pattern: str) -> list[int]:
     return sorted(int(n[:6]) for n in fileio.list_names(folder, pattern) if n[:6].isdigit())
-
-
-def planned_shards(out: str) -> list[int]:
-    return _ids(fileio.join(out, "plan"), "[0-9]*.json")
 
 
 def require_output(out: str) -> None:
@@ -42,13 +41,15 @@ def read_stats(out: str, shard: int) -> dict:
     return fileio.read_json(paths(out, shard)["stats"])
 
 
-def read_plan(out: str, shard: int) -> dict:
-    return fileio.read_json(paths(out, shard)["plan"])
+def output_format(out: str) -> OutputFormat:
+    """The output format a run wrote (its config.yaml's ``output.format``; 'pipe' when it names none)."""
+    config = yaml.safe_load(fileio.read_bytes(fileio.join(out, "config.yaml"))) or {}
+    return FORMATS[(config.get("output") or {}).get("format", "pipe")]
 
 
 def iter_samples(out: str, shard: int) -> Iterator[dict]:
-    """The pairs of one shard tar in key order: {'__key__', 'source.jpg', 'target.jpg', 'mask.png', 'txt',
-    'json'} with raw bytes values (webdataset's own tar iterators, over a Beam FileSystems stream)."""
+    """The samples of one shard tar in key order: {'__key__', member name: raw bytes, ...} as the output
+    format names its members (webdataset's own tar iterators, over a Beam FileSystems stream)."""
     url = paths(out, shard)["tar"]
     with fileio.open_read(url) as f:
         yield from group_by_keys(tar_file_expander([{"url": url, "stream": f}]))
@@ -74,11 +75,3 @@ def read_pairs_table(out: str, shard: int, columns: list[str] | None = None) -> 
 
 def read_rejects_table(out: str, shard: int, columns: list[str] | None = None) -> pa.Table:
     return read_table(paths(out, shard)["rejects"], columns)
-
-
-def member(sample: dict, stem: str) -> bytes | None:
-    """The bytes of ``stem`` ('source', 'target', 'mask') whatever the image extension (jpg or png)."""
-    for name, value in sample.items():
-        if name.split(".")[0] == stem and name != stem and isinstance(value, (bytes, bytearray)):
-            return value
-    return None

@@ -5,7 +5,7 @@ import threading
 import time
 from typing import Callable
 
-from transforms import fileio
+from transforms.core import fileio
 
 
 class Progress:

@@ -1,4 +1,5 @@
-"""Shared fixtures: one cached demo build, temporary copies."""
+"""Shared fixtures: one cached demo build, temporary copies, the loopback HTTP server, short fetch bounds,
+the tiny random models."""
 from __future__ import annotations
 
 import os
@@ -6,13 +7,16 @@ import shutil
 
 import pytest
 
+from configs.schema import FetchConfig
 from helpers import demo_config
+from tiny_models import session_models
+from web import Server
 
 
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory):
     """The demo config built once in-process (FnApiRunner); tests only read it."""
-    from pipelines.build import run_build
+    from pipelines.run import run_build
     out = str(tmp_path_factory.mktemp("demo") / "out")
     report = run_build(demo_config(), out, [], log=lambda *_: None)
     return out, report
@@ -25,3 +29,23 @@ def copy_of(tmp_path):
         shutil.copytree(src, dst)
         return dst
     return copy
+
+
+@pytest.fixture(scope="session")
+def web():
+    """A loopback HTTP server with latency and failure routes (tests/web.py)."""
+    with Server() as srv:
+        yield srv
+
+
+@pytest.fixture
+def fast() -> FetchConfig:
+    """Bounds short enough for tests: a 0.5 s read timeout, one retry, 4 MiB bodies."""
+    return FetchConfig(connect_timeout=1.0, read_timeout=0.5, total_timeout=3.0, max_bytes=4 << 20,
+                       max_redirects=3, retries=1, backoff=0.05)
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> dict[str, str]:
+    """The tiny random models of tests/tiny_models.py (built once per session, shared by every suite)."""
+    return session_models(tmp_path_factory)

@@ -7,7 +7,7 @@ import os
 import cv2
 import numpy as np
 
-from configs.schema import load_config
+from configs.schema import SourceConfig, load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CONFIG = os.path.join(ROOT, "configs", "demo.yaml")
@@ -39,3 +39,20 @@ def demo_config(*overrides: str):
     return load_config(DEMO_CONFIG, list(overrides))
 
 
+def write_openimages(folder, masks: dict[str, tuple[str, str, np.ndarray]], labels: dict[str, str],
+                     header: bool = True) -> SourceConfig:
+    """Open Images V7 files: images/<id>.jpg, masks/<MaskPath>, the segmentation and class CSVs.
+    ``masks``: MaskPath -> (ImageID, LabelName, HxW bool)."""
+    for sub in ("images", "masks"):
+        os.makedirs(os.path.join(folder, sub), exist_ok=True)
+    rows = ["MaskPath,ImageID,LabelName,BoxID,BoxXMin,BoxXMax,BoxYMin,BoxYMax,PredictedIoU,Clicks"]
+    for mask_path, (image_id, label, mask) in masks.items():
+        cv2.imwrite(os.path.join(folder, "masks", mask_path), mask.astype(np.uint8) * 255)
+        rows.append(f"{mask_path},{image_id},{label},{mask_path.split('_')[-1][:8]},0.1,0.9,0.1,0.9,0.87,")
+    with open(os.path.join(folder, "segmentation.csv"), "w") as f:
+        f.write("\n".join(rows) + "\n")
+    with open(os.path.join(folder, "classes.csv"), "w") as f:
+        f.write(("LabelName,DisplayName\n" if header else "") + "".join(f"{k},{v}\n" for k, v in labels.items()))
+    return SourceConfig(kind="openimages", name="oi", annotations=os.path.join(folder, "segmentation.csv"),
+                        images=os.path.join(folder, "images"), masks=os.path.join(folder, "masks"),
+                        classes=os.path.join(folder, "classes.csv"))

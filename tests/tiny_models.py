@@ -49,7 +49,7 @@ def _llama_config(vocab_size: int):
 def build_sam_checkpoint(folder: str) -> str:
     """segment-anything 'vit_tiny' state dict as a .pth file."""
     import torch
-    from model_wrappers.sam_auto import build_sam
+    from model_wrappers.sam import build_sam
     torch.manual_seed(0)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "sam_vit_tiny.pth")

@@ -64,7 +64,7 @@ def test_bad_model_settings_name_the_key(override, words):
 
 @pytest.mark.parametrize("key", ["masks.kind", "removal.kind", "describe.kind", "instructions.kind"])
 def test_every_stage_kind_is_a_registry_name(key):
-    from pipelines.build import stage_chain
+    from pipelines.chain import stage_chain
     with pytest.raises(ConfigError, match=f"{key}: 'psychic' is not allowed"):
         stage_chain(load_config(DEMO_CONFIG, [f"{key}=psychic"]))
 

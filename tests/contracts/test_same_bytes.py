@@ -32,7 +32,7 @@ if __name__ == "__main__":  # run as a script: tests/ for the helpers, the proje
 
 from configs.schema import load_config  # noqa: E402
 from helpers import DEMO_CONFIG, DEMO_DATA, ROOT  # noqa: E402
-from pipelines.build import run_build  # noqa: E402
+from pipelines.run import run_build  # noqa: E402
 
 PINNED = os.path.join(HERE, "pinned_bytes.json")
 PIPE = os.path.join(ROOT, "configs", "pipe_coco.yaml")

@@ -17,7 +17,8 @@ from PIL import Image
 from helpers import DEMO_CONFIG, circle_polygon
 from configs.schema import load_config
 from pipelines import outputs
-from pipelines.build import run_build
+from pipelines.plan import planned_shards, read_entries
+from pipelines.run import run_build
 
 RED, GREEN = (240, 60, 60), (20, 90, 40)
 SIZE = 128          # image.size of every fault build: small and fast
@@ -148,7 +149,7 @@ def _assert_files_agree(out: str, report: dict) -> None:
     assert len(pairs) == report["pairs"]
     keys = [r["key"] for r in rows] + list(pairs)
     assert len(keys) == len(set(keys)), "a key has more than one outcome"
-    planned = {e["key"] for k in outputs.planned_shards(out) for e in outputs.read_plan(out, k)["images"]}
+    planned = {e.key for k in planned_shards(out) for e in read_entries(out, k)}
     assert len(planned) == report["images_in"]
     expanded = {r["image_key"] for r in cand_rows} | {json.loads(s["json"])["image_key"] for s in pairs.values()}
     rejected = {r["key"] for r in image_rows}

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from faults.kit import CocoSet, assert_accounting, build, disc_ann, encode, image_key, outcomes, scene
-from pipelines.build import run_build
+from pipelines.run import run_build
 
 MIXED = {  # image -> expected outcome of its key(s): one fault per stage that can drop something
     "pair": ({}, {"-100": "pair"}),

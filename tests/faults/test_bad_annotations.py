@@ -14,7 +14,7 @@ from configs.schema import ConfigError
 from faults.kit import DISC, H, W, CocoSet, assert_accounting, build, disc_ann, encode, fault_config, image_key, \
     outcomes, samples, scene
 from helpers import circle_polygon
-from pipelines.build import run_build
+from pipelines.run import run_build
 
 CATEGORIES = [{"id": 1, "name": "apple"}, {"id": 2, "name": "  "}, {"id": 3, "name": "_"}]
 DISC_MASK = np.asarray(Image.fromarray(scene())).copy()[:, :, 1] < 80  # the red disc (green channel low)

@@ -221,10 +221,10 @@ class _Decoded(BaseException):
 
 
 def test_the_report_never_decodes_a_rejected_bomb(bad_images_build, monkeypatch):
-    """rejects.html shows rejected inputs (pipelines/gallery.py opens them with Pillow): Pillow's own bomb
+    """rejects.html shows rejected inputs (pipelines/report/gallery.py opens them with Pillow): Pillow's own bomb
     limit must still be on in the process, so a bomb that load rejected is refused there too."""
     from PIL import ImageFile
-    from pipelines import gallery
+    from pipelines.report import gallery
     out, _, ids = bad_images_build
     row = next(r for r in reject_rows(out) if r["key"] == image_key(ids["decompression_bomb"]))
     real_load = ImageFile.ImageFile.load

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from faults.kit import CocoSet, assert_accounting, build, encode, image_key, outcomes, scene
-from transforms import instruct, propose, remove
+from transforms import language, maskers, removers
+from transforms.language import templates
+from transforms.maskers import annotations
+from transforms.removers import opencv
 
 N_IMAGES = 10
 RAISE_IN_REMOVE, WRONG_SHAPE_SOURCE = 1, 2
@@ -28,14 +31,14 @@ def masker(rec, cfg):
             obj.segmentation = np.zeros(rec.orig_hw, bool)
         if rec.key == image_key(WRONG_SHAPE_MASK):
             obj.segmentation = np.ones((7, 9), bool)
-    return propose.propose_from_annotations(rec, cfg)
+    return annotations.propose_from_annotations(rec, cfg)
 
 
 def remover(c, cfg):
     """OpenCV removal, except it raises on one candidate and returns a wrongly sized image on another."""
     if c.key == _cand(RAISE_IN_REMOVE):
         raise RuntimeError("inpainting model exploded")
-    c = remove.remove_opencv(c, cfg)
+    c = opencv.remove_opencv(c, cfg)
     if c.key == _cand(WRONG_SHAPE_SOURCE):
         c.source = c.source[:10]
     return c
@@ -43,7 +46,7 @@ def remover(c, cfg):
 
 def instructor(c, cfg):
     """Template instructions, except the text model answers nothing (or blanks) for two candidates."""
-    c = instruct.template_instructions(c, cfg)
+    c = templates.template_instructions(c, cfg)
     if c.key in (_cand(EMPTY_TEXT), _cand(BLANK_TEXT)):
         c.instructions["add"] = "" if c.key == _cand(EMPTY_TEXT) else " \n "
     return c
@@ -56,9 +59,9 @@ def misbehaving_build(tmp_path_factory):
     for _ in range(N_IMAGES):
         coco.add(encode(scene()))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(propose.MASKERS, "annotations", masker)
-        mp.setitem(remove.REMOVERS, "opencv", remover)
-        mp.setitem(instruct.INSTRUCTORS, "template", instructor)
+        mp.setitem(maskers.MASKERS, "annotations", masker)
+        mp.setitem(removers.REMOVERS, "opencv", remover)
+        mp.setitem(language.INSTRUCTORS, "template", instructor)
         out = str(root / "out")
         report = build(coco, out)
     return out, report
@@ -99,14 +102,14 @@ def test_an_empty_instruction_is_a_reject_not_a_pair(misbehaving_build, image_id
 
 
 def _returns_none_for_one(c, cfg):
-    return None if c.key == _cand(1) else remove.remove_opencv(c, cfg)
+    return None if c.key == _cand(1) else opencv.remove_opencv(c, cfg)
 
 
 def test_a_stage_that_returns_nothing_is_a_reject_not_a_failed_build(tmp_path, monkeypatch):
     coco = CocoSet(tmp_path / "in")
     for _ in range(2):
         coco.add(encode(scene()))
-    monkeypatch.setitem(remove.REMOVERS, "opencv", _returns_none_for_one)
+    monkeypatch.setitem(removers.REMOVERS, "opencv", _returns_none_for_one)
     out = str(tmp_path / "out")
     report = build(coco, out)
     assert outcomes(out) == {_cand(1): "remove/error", _cand(2): "pair"}

@@ -15,6 +15,7 @@ from configs.schema import ConfigError, load_config
 from faults.kit import CocoSet, assert_accounting, build, disc_ann, encode, outcomes, scene
 from helpers import ROOT
 from pipelines import outputs
+from pipelines.plan import planned_shards, read_entries
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 MEMBER = re.compile(r"^[A-Za-z0-9_-]+\.(source\.jpg|target\.jpg|mask\.png|txt|json)$")
@@ -81,7 +82,7 @@ def test_tar_members_are_plain_files_named_key_dot_member(hostile_build):
 def test_every_key_written_anywhere_is_safe(hostile_build):
     out = hostile_build[0]
     keys = set(outcomes(out))
-    keys |= {e["key"] for k in outputs.planned_shards(out) for e in outputs.read_plan(out, k)["images"]}
+    keys |= {e.key for k in planned_shards(out) for e in read_entries(out, k)}
     assert keys and all(SAFE_KEY.match(k) and len(k) < 400 for k in keys), sorted(keys)
 
 

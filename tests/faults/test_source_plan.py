@@ -7,8 +7,9 @@ import json
 import pytest
 
 from configs.schema import ConfigError, SourceConfig
-from transforms.sources import plan_coco, to_record
-from transforms.load import load_image
+from transforms.core.records import PlanEntry
+from transforms.sources.coco import plan_coco
+from transforms.sources.load import load_image
 from configs.schema import ImageConfig
 
 
@@ -17,7 +18,7 @@ def _plan(tmp_path, images, annotations=(), categories=({"id": 1, "name": "apple
     path.write_text(json.dumps({"images": list(images), "annotations": list(annotations),
                                 "categories": list(categories), **extra}))
     (tmp_path / "images").mkdir(exist_ok=True)
-    return plan_coco(SourceConfig(annotations=str(path), images=str(tmp_path / "images"), name="f"))
+    return [e.to_json() for e in plan_coco(SourceConfig(annotations=str(path), images=str(tmp_path / "images"), name="f"))]
 
 
 def _rejects(entries) -> dict[str, str]:
@@ -64,7 +65,7 @@ def test_text_fields_of_other_types_are_kept_as_text(tmp_path):
 
 def test_a_planned_reject_becomes_a_read_reject_without_reading_the_file(tmp_path):
     entries = _plan(tmp_path, [{"id": 7, "file_name": "a.jpg"}, {"id": 7, "file_name": "b.jpg"}])
-    out = load_image(to_record(entries[1], 0), ImageConfig())  # b.jpg does not exist: not read at all
+    out = load_image(PlanEntry.from_json(entries[1]).to_record(0), ImageConfig())  # b.jpg does not exist: not read at all
     assert (out.stage, out.reason, out.level) == ("read", "duplicate_image_id", "image")
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from configs.schema import FetchConfig
 from faults.kit import CocoSet, assert_accounting, build, encode, outcomes, scene
-from transforms.fetch import FetchError, fetch_url, read_uri
+from transforms.core.fetch import FetchError, fetch_url, read_uri
 
 JPG = encode(scene())
 MB = 1 << 20

@@ -13,7 +13,7 @@ from apache_beam.testing.util import assert_that
 
 from configs.schema import load_config
 from model_wrappers.base import ModelLoadError
-from model_wrappers.clip_types import ClipEmbeddings, ClipRequest
+from model_wrappers.types import Embeddings, EmbedRequest
 from model_wrappers.registry import HANDLERS, build_handler
 from model_wrappers.types import (ChatRequest, DescribeRequest, InferenceFailed, InpaintRequest, InpaintResult,
                                   MaskProposal, SegmentRequest)
@@ -62,13 +62,13 @@ def check_text(req, pred):
     assert isinstance(pred, str)
 
 
-def check_clip(req: ClipRequest, pred):
-    assert isinstance(pred, ClipEmbeddings)
+def check_clip(req: EmbedRequest, pred):
+    assert isinstance(pred, Embeddings)
     assert pred.images.shape[0] == len(req.images) and pred.texts.shape[0] == len(req.texts)
     assert np.allclose(np.linalg.norm(pred.images, axis=1), 1, atol=1e-5)
 
 
-def check_dino(req: ClipRequest, pred):
+def check_dino(req: EmbedRequest, pred):
     check_clip(req, pred)
     assert pred.images.shape == (2, 32) and pred.texts.shape == (0, 32)
     same = np.array_equal(req.images[0], req.images[1])
@@ -95,9 +95,9 @@ CASES = {  # family: (config overrides, section, requests, check)
             [ChatRequest([{"role": "user", "content": f"add {w}"}]) for w in ("a cat", "an apple", "a dog")],
             check_text),
     "clip": (["quality.clip.model={clip}", "quality.clip.batch_size=2"], "quality.clip",
-             [ClipRequest([im], ["a photo of a cat"]) for im in IMAGES], check_clip),
+             [EmbedRequest([im], ["a photo of a cat"]) for im in IMAGES], check_clip),
     "dino": (["quality.dino.model={dino}", "quality.dino.batch_size=2"], "quality.dino",
-             [ClipRequest([im, IMAGES[0]], []) for im in IMAGES], check_dino),
+             [EmbedRequest([im, IMAGES[0]], []) for im in IMAGES], check_dino),
 }
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs.schema import load_config
-from model_wrappers.clip_types import ClipRequest
+from model_wrappers.types import EmbedRequest
 from model_wrappers.dino import DinoScorer
 from model_wrappers.registry import build_handler
 
@@ -23,8 +23,8 @@ def scorer(tiny) -> DinoScorer:
 def test_embeddings_are_unit_length_follow_the_request_and_each_image_is_embedded_once(scorer, monkeypatch):
     seen, real = [], scorer.embed_images
     monkeypatch.setattr(scorer, "embed_images", lambda ims: seen.append(len(ims)) or real(ims))
-    a, b = scorer.predict([ClipRequest([IMAGES[0], IMAGES[1]], []),
-                           ClipRequest([IMAGES[1], IMAGES[2], IMAGES[0].copy()], [])])
+    a, b = scorer.predict([EmbedRequest([IMAGES[0], IMAGES[1]], []),
+                           EmbedRequest([IMAGES[1], IMAGES[2], IMAGES[0].copy()], [])])
     assert seen == [3] and a.images.shape == (2, 32) and b.images.shape == (3, 32) and a.texts.shape == (0, 32)
     assert np.allclose(np.linalg.norm(b.images, axis=1), 1, atol=1e-5)
     assert np.allclose(a.images[0], b.images[2]) and not np.allclose(a.images[0], a.images[1])
@@ -39,4 +39,4 @@ def test_the_embedding_is_the_cls_token_of_the_last_hidden_state(scorer):
 
 def test_texts_are_refused(scorer):
     with pytest.raises(ValueError, match="images only"):
-        scorer.predict([ClipRequest([IMAGES[0]], ["a cat"])])
+        scorer.predict([EmbedRequest([IMAGES[0]], ["a cat"])])

@@ -11,11 +11,11 @@ import torch
 from configs.schema import SAM_TYPES, LlmConfig, load_config
 from model_wrappers.base import resolve_device, resolve_dtype, run_isolated
 from model_wrappers.grounded_sam import match_label, prompt_text, top_boxes
-from model_wrappers.inpaint import model_hw, to_uint8
+from model_wrappers.diffusion import model_hw, to_uint8
 from model_wrappers.llm import LlmHandler
 from model_wrappers.locate import ModelRef, locate
 from model_wrappers.registry import ModelStatus, build_handler, model_status
-from model_wrappers.sam_auto import SAM_ARCHS, read_state_dict, to_proposals
+from model_wrappers.sam import SAM_ARCHS, read_state_dict, to_proposals
 from model_wrappers.types import InferenceFailed, MaskProposal
 from model_wrappers.vlm import generated_text
 

@@ -14,8 +14,8 @@ import webdataset as wds
 from PIL import Image
 
 from helpers import DEMO_DATA, demo_config
-from pipelines.build import run_build
-from transforms.remove import dilate
+from pipelines.run import run_build
+from transforms.core.geometry import dilate
 
 MEMBERS = {"source.jpg", "target.jpg", "mask.png", "txt", "json"}
 

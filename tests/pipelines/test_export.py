@@ -15,9 +15,9 @@ import yaml
 from PIL import Image
 
 from pipelines import cli
-from pipelines.card import write_card
+from pipelines.report.card import write_card
 from pipelines.export import PIPE_COLUMNS, export_pipe
-from transforms.instruct import LOCATIONS
+from transforms.core.geometry import LOCATIONS
 
 datasets = pytest.importorskip("datasets")
 GRID = {cell for row in LOCATIONS for cell in row}

@@ -15,7 +15,7 @@ import webdataset as wds
 from PIL import Image
 
 from pipelines.loader import choose_instruction, hf_pair_dataset, pair_dataset, shard_urls, to_example
-from transforms.instruct import LOCATIONS
+from transforms.core.geometry import LOCATIONS
 
 GRID = {cell for row in LOCATIONS for cell in row}
 

@@ -19,11 +19,11 @@ from PIL import Image
 from configs.schema import load_config
 from helpers import DEMO_CONFIG, ROOT, circle_polygon, write_coco
 from pipelines import cli
-from pipelines.build import run_build
-from pipelines.card import find_models
+from pipelines.run import run_build
+from pipelines.report.card import find_models
 from tiny_models import session_models, tiny_overrides
-from transforms.remove import dilate
-from transforms.remove_diffusion import derive_seeds
+from transforms.core.geometry import dilate
+from transforms.core.keys import derive_seeds
 
 PIPE_COCO = os.path.join(ROOT, "configs", "pipe_coco.yaml")
 LOOSE = ["filters.min_area_ratio=0", "filters.max_area_ratio=1", "filters.min_pixels=1",

@@ -17,7 +17,7 @@ import webdataset as wds
 
 from configs.schema import load_config
 from helpers import ROOT, circle_polygon, write_coco
-from pipelines.build import run_build
+from pipelines.run import run_build
 from tiny_models import session_models, tiny_overrides
 
 PIPE_COCO = os.path.join(ROOT, "configs", "pipe_coco.yaml")

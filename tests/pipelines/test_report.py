@@ -18,7 +18,7 @@ from PIL import Image
 
 from helpers import circle_polygon, demo_config, write_coco
 from pipelines import cli
-from pipelines.gallery import spread
+from pipelines.report.gallery import spread
 from pipelines.report import build_report, collect
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -29,7 +29,7 @@ URI = re.compile(r'src="data:image/jpeg;base64,([^"]+)"')
 def mixed_build(tmp_path_factory):
     """Two photos (a kept object, a too-small one), an undecodable file and a missing file: image-level
     and candidate-level rejects in one small run."""
-    from pipelines.build import run_build
+    from pipelines.run import run_build
     folder = tmp_path_factory.mktemp("mixed")
     photos = {"1.jpg": np.asarray(Image.fromarray(skimage.data.coffee()).resize((256, 192))),
               "2.jpg": np.asarray(Image.fromarray(skimage.data.chelsea()).resize((256, 192)))}

@@ -12,7 +12,7 @@ import pytest
 
 from configs.schema import ConfigError
 from helpers import DEMO_CONFIG, ROOT, demo_config
-from pipelines.build import parse_slice, run_build
+from pipelines.run import parse_slice, run_build
 
 CLI = [sys.executable, "-m", "pipelines.cli"]
 
@@ -95,7 +95,7 @@ def test_portable_runner_with_an_external_worker_pool_gives_the_same_bytes(demo_
 
 
 def test_local_runs_go_in_waves_of_shards_and_remote_runs_in_one():
-    from pipelines.build import pipeline_options, waves
+    from pipelines.run import pipeline_options, waves
     todo = list(range(10))
     assert waves(todo, pipeline_options([]), 100, 1000) == [todo]
     assert waves(todo, pipeline_options([]), 100, 300) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]

@@ -2,10 +2,14 @@ import numpy as np
 import pytest
 
 from configs.schema import InstructionsConfig, RemovalConfig
-from transforms.blend import blend
-from transforms.instruct import LOCATIONS, location, template_instructions, with_article
-from transforms.record import Candidate, safe_key
-from transforms.remove import dilate, remove_opencv
+from transforms.removers.blend import blend
+from transforms.core.geometry import LOCATIONS, location
+from transforms.core.text import with_article
+from transforms.language.templates import template_instructions
+from transforms.core.keys import safe_key
+from transforms.core.records import Candidate
+from transforms.core.geometry import dilate
+from transforms.removers.opencv import remove_opencv
 
 
 def _cand():

@@ -7,13 +7,16 @@ import pytest
 from configs.schema import Config, DescribeConfig, InstructionsConfig, RemovalConfig, load_config
 from model_wrappers.types import (ChatRequest, DescribeRequest, InferenceFailed, InpaintRequest, InpaintResult,
                                   MaskProposal, SegmentRequest)
-from transforms.describe import describe_request, object_view, one_line, store_description
-from transforms.instruct_llm import clean_instruction, llm_messages, llm_request, store_instruction
-from transforms.model_stage import apply_post, batch_rejects, failure_reject
-from transforms.propose_models import (grounding_prompts, grounding_request, proposals_to_candidates,
-                                       sam_request)
-from transforms.record import Candidate, ImageRecord, ObjectRef, Reject
-from transforms.remove_diffusion import derive_seeds, inpaint_request, pick_removal, ring_delta
+from transforms.core.text import one_line
+from transforms.language.describe import describe_request, object_view, store_description
+from transforms.language.llm import clean_instruction, llm_messages, llm_request, store_instruction
+from transforms.core.records import reject
+from transforms.core.stage import apply_post, batch_rejects
+from transforms.maskers.grounded_sam import grounded_candidates, grounding_prompts, grounding_request
+from transforms.maskers.sam import sam_candidates, sam_request
+from transforms.core.records import Candidate, ImageRecord, ObjectRef, Reject
+from transforms.core.keys import derive_seeds
+from transforms.removers.diffusion import inpaint_request, pick_removal, ring_delta
 
 
 def _record(objects=()) -> ImageRecord:
@@ -55,7 +58,7 @@ def test_proposals_become_candidates_with_scores_labels_and_models():
                              "masks.grounding.model=owner/dino", "masks.grounding.sam_model=owner/sam"])
     full, empty = np.zeros((32, 40), bool), np.zeros((32, 40), bool)
     full[5:15, 5:15] = True
-    out = proposals_to_candidates(rec, [MaskProposal(full, "cat", {"box_score": 0.7, "sam_iou": 0.9}, (5, 5, 15, 15)),
+    out = grounded_candidates(rec, [MaskProposal(full, "cat", {"box_score": 0.7, "sam_iou": 0.9}, (5, 5, 15, 15)),
                                         MaskProposal(empty, "", {"box_score": 0.4, "sam_iou": 0.1})], cfg)
     assert out[0] is rec and [r.reason for r in out[1:]] == ["empty_mask"]
     [c] = rec.candidates
@@ -63,8 +66,8 @@ def test_proposals_become_candidates_with_scores_labels_and_models():
     assert c.scores == {"crop_kept": 1.0, "box_score": 0.7, "sam_iou": 0.9}
     assert c.meta["models"]["masks"] == ["owner/dino", "owner/sam"] and c.meta["masks"]["label"] == "cat"
     assert (c.meta["masks"]["model"], c.meta["masks"]["sam_model"]) == ("owner/dino", "owner/sam")
-    assert proposals_to_candidates(_record(), [], cfg)[0].reason == "no_masks"
-    unlabelled = proposals_to_candidates(_record(), [MaskProposal(full)], load_config(None, ["masks.kind=sam"]))
+    assert grounded_candidates(_record(), [], cfg)[0].reason == "no_masks"
+    unlabelled = sam_candidates(_record(), [MaskProposal(full)], load_config(None, ["masks.kind=sam"]))
     assert unlabelled[0].candidates[0].class_name == "object"
 
 
@@ -172,4 +175,4 @@ def test_failed_predictions_and_dead_letters_become_error_rejects():
     assert [(r.level, r.reason) for r in rows] == [("candidate", "error"), ("image", "error")]
     assert rows[0].detail == "RuntimeError: RuntimeError('boom')"
     with pytest.raises(TypeError):
-        failure_reject("not a record", "x", "y")
+        reject("not a record", "x", "y")

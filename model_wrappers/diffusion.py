@@ -1,0 +1,88 @@
+"""Diffusion inpainting: diffusers ``AutoPipelineForInpainting`` (SD inpainting by default; SDXL selectable).
+
+Every request is repainted once per seed; a batch of B requests x N seeds is one pipeline call (per model
+size). Generators live on the CPU, so a seed draws the same starting noise on any device. The image runs at
+``size`` on its long side (multiples of 8) and comes back at its own size.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from configs.schema import DiffusionConfig
+from model_wrappers.base import Handler
+from model_wrappers.locate import ModelRef
+from model_wrappers.types import InpaintRequest, InpaintResult
+
+
+def model_hw(h: int, w: int, size: int) -> tuple[int, int]:
+    """(height, width) the model runs at: long side ``size``, both sides multiples of 8."""
+    scale = size / max(h, w)
+    return max(8, round(h * scale / 8) * 8), max(8, round(w * scale / 8) * 8)
+
+
+def to_uint8(images: np.ndarray) -> list[np.ndarray]:
+    """NxHxWx3 float in [0, 1] (the pipeline's 'np' output) -> N HxWx3 uint8 arrays."""
+    return [np.clip(im * 255.0 + 0.5, 0, 255).astype(np.uint8) for im in images]
+
+
+class Inpainter:
+    """The loaded runner: ``predict([InpaintRequest]) -> [InpaintResult]``."""
+
+    def __init__(self, pipe, cfg: DiffusionConfig):
+        self.pipe, self.cfg = pipe, cfg
+
+    def predict(self, requests: list[InpaintRequest]) -> list[InpaintResult]:
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(model_hw(*r.image.shape[:2], self.cfg.size), []).append(i)
+        results: list = [None] * len(requests)
+        for hw, idx in groups.items():
+            for i, res in zip(idx, self._run([requests[i] for i in idx], hw)):
+                results[i] = res
+        return results
+
+    def _run(self, requests: list[InpaintRequest], hw: tuple[int, int]) -> list[InpaintResult]:
+        import torch
+        from PIL import Image
+        h, w = hw
+        kw: dict = {"prompt": [], "negative_prompt": [], "image": [], "mask_image": [], "generator": []}
+        for r in requests:
+            image = Image.fromarray(r.image).resize((w, h), Image.Resampling.BICUBIC)
+            mask = Image.fromarray(r.mask.view(np.uint8) * np.uint8(255)).resize((w, h), Image.Resampling.NEAREST)
+            for seed in r.seeds:
+                kw["prompt"].append(r.prompt)
+                kw["negative_prompt"].append(r.negative_prompt)
+                kw["image"].append(image)
+                kw["mask_image"].append(mask)
+                kw["generator"].append(torch.Generator("cpu").manual_seed(seed))
+        c = self.cfg
+        with torch.inference_mode():
+            out = self.pipe(**kw, num_inference_steps=c.steps, guidance_scale=c.guidance, strength=c.strength,
+                            height=h, width=w, output_type="np")
+        images = to_uint8(out.images)
+        flags = list(getattr(out, "nsfw_content_detected", None) or [False] * len(images))
+        results, k = [], 0
+        for r in requests:
+            n, (rh, rw) = len(r.seeds), r.image.shape[:2]
+            back = [np.asarray(Image.fromarray(im).resize((rw, rh), Image.Resampling.BICUBIC))
+                    for im in images[k: k + n]]
+            results.append(InpaintResult(images=back, nsfw=[bool(f) for f in flags[k: k + n]]))
+            k += n
+        return results
+
+
+class DiffusionHandler(Handler):
+    family = "diffusion"
+    requires = ("torch", "transformers", "diffusers")
+    cfg: DiffusionConfig
+
+    def model_refs(self) -> list[ModelRef]:
+        return [ModelRef("removal.diffusion.model", self.cfg.model, "diffusers")]
+
+    def build(self, device: str, dtype: str) -> Inpainter:
+        import torch
+        from diffusers import AutoPipelineForInpainting
+        pipe = AutoPipelineForInpainting.from_pretrained(self.cfg.model, dtype=getattr(torch, dtype),
+                                                         trust_remote_code=self.cfg.trust_remote_code)
+        pipe.set_progress_bar_config(disable=True)
+        return Inpainter(pipe.to(device), self.cfg)

@@ -1,0 +1,88 @@
+"""The one stage order, and the chain of a config: which function or model runs at each stage.
+
+STAGES is the only list of stages in the project, each with the config section that drives it; the
+funnel, the report and the dataset card read it. ``stage_chain`` picks each stage's variant from its
+role's registry (transforms/<role>/__init__.py) by the config's ``kind``, checked against the registry's
+keys with a message naming the key; the output format then writes the tail of the chain.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from configs.schema import Config, ConfigError
+from transforms.core.stage import ModelStep
+from transforms.formats import FORMATS
+from transforms.language import DESCRIBERS, INSTRUCTORS
+from transforms.maskers import MASKERS
+from transforms.maskers.filters import filter_candidates
+from transforms.quality import QUALITY, quality_step
+from transforms.removers import REMOVERS
+from transforms.removers.blend import blend
+from transforms.sources.load import load_image
+
+if TYPE_CHECKING:
+    from model_wrappers.base import Handler
+
+# (stage, the config section that drives it), in pipeline order. 'read' counts what the plan rejected and
+# 'write' what reached the shard writer; PIPE's quality checks sit around 'remove' in PIPE's order.
+STAGES = (
+    ("read", "source"), ("load", "image"), ("propose", "masks"), ("filter", "filters"),
+    ("clip_prefilter", "quality"), ("remove", "removal"), ("consensus", "quality"), ("removal_score", "quality"),
+    ("importance", "quality"), ("importance_dino", "quality"), ("blend", "removal"), ("describe", "describe"),
+    ("instruct", "instructions"), ("encode", "output"), ("write", ""),   # the shard writer has no settings
+)
+ORDER = tuple(name for name, _ in STAGES)
+SECTIONS = dict(STAGES)
+
+Chain = list[tuple[str, Callable | ModelStep, object]]
+
+
+def pick(registry: dict, key: str, name: str):
+    """``registry[name]``, or a ConfigError naming ``key`` and the allowed names."""
+    if name not in registry:
+        raise ConfigError(f"{key}: {name!r} is not allowed; choose one of {', '.join(registry)}")
+    return registry[name]
+
+
+def stage_chain(cfg: Config) -> Chain:
+    """(stage name, pure function or ModelStep, its config) in pipeline order, as the output format runs it;
+    stages set to none are left out."""
+    picked = {
+        "load": (load_image, cfg.image),
+        "propose": (pick(MASKERS, "masks.kind", cfg.masks.kind), cfg),
+        "filter": (filter_candidates, cfg.filters),
+        **{name: (quality_step(cfg.quality, name), cfg.quality) for name in QUALITY},
+        "remove": (pick(REMOVERS, "removal.kind", cfg.removal.kind), cfg.removal),
+        "blend": (blend, cfg.removal),
+        "describe": (pick(DESCRIBERS, "describe.kind", cfg.describe.kind), cfg.describe),
+        "instruct": (pick(INSTRUCTORS, "instructions.kind", cfg.instructions.kind), cfg.instructions),
+    }
+    chain = [(name, *picked[name]) for name in ORDER if name in picked and picked[name][0] is not None]
+    return pick(FORMATS, "output.format", cfg.output.format).tail(chain, cfg)
+
+
+def model_handlers(cfg: Config) -> list[tuple[str, Handler]]:
+    """(stage, ModelHandler) of every model stage of the chain, configured but not loaded."""
+    steps = [(name, fn, section) for name, fn, section in stage_chain(cfg) if isinstance(fn, ModelStep)]
+    if not steps:
+        return []
+    # Imported only when a model stage runs: the handlers import Beam's RunInference, which imports torch.
+    from model_wrappers.registry import build_handler
+    return [(name, build_handler(fn.family, fn.section(section))) for name, fn, section in steps]
+
+
+def require_models(cfg: Config, log: Callable = print) -> None:
+    """Stop before any work when a model the chain needs is missing (named, with where to get it)."""
+    handlers = model_handlers(cfg)
+    if not handlers:
+        return
+    from model_wrappers.registry import model_status  # torch, as above
+    rows = model_status(handlers)
+    bad = [r for r in rows if r.blocking]
+    if bad:
+        hint = " (pip install 'inpaint-pairs[models]')" if any(r.missing_packages for r in bad) else ""
+        raise ConfigError(f"{len(bad)} model(s) cannot be loaded{hint}:\n" + "\n".join(r.line() for r in bad))
+    for r in rows:
+        if r.where.status == "not_cached":
+            log(f"note: {r.model.key} {r.model.ref!r} is not in the local hub cache; each worker downloads it "
+                f"on first load (set HF_HUB_OFFLINE=1 to refuse instead)")

@@ -1,0 +1,163 @@
+"""Render a dataset card (YAML header + Markdown) from the facts gathered by pipelines/card.py. Pure text."""
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from pipelines.chain import SECTIONS
+
+TOP_CLASSES = 25
+_CC = re.compile(r"creativecommons\.org/licenses/([a-z-]+)/(\d\.\d)")
+
+
+def hf_licence(name: str, url: str) -> str:
+    """A Hub licence id from a source's licence url or name ('other' when not recognised)."""
+    text = f"{name} {url}".lower()
+    if m := _CC.search(text):
+        return f"cc-{m.group(1)}-{m.group(2)}"
+    if "publicdomain/zero" in text or "cc0" in text:
+        return "cc0-1.0"
+    return "other"
+
+
+def size_category(n: int) -> str:
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]
+    return next((label for bound, label in bounds if n < bound), "n>100M")
+
+
+def _type(value):
+    """The Hub YAML type of a sample value: a dtype name, a struct list, or {"list": ...}."""
+    if isinstance(value, dict):
+        return [{"name": k, **_typed(v)} for k, v in sorted(value.items())]
+    if isinstance(value, list):
+        return {"list": _type(value[0]) if value else "string"}
+    return ("bool" if isinstance(value, bool) else "int64" if isinstance(value, int)
+            else "float64" if isinstance(value, float) else "string")
+
+
+def _typed(value) -> dict:
+    t = _type(value)
+    return {"dtype": t} if isinstance(t, str) else {"struct": t} if isinstance(t, list) else t
+
+
+def feature(name: str, spec) -> dict:
+    """One Hub YAML feature; ``spec`` is a dtype name ("image", "string") or a sample dict whose types
+    (nested structs, lists, scalars) the feature declares, e.g. a pair's json."""
+    return {"name": name, "dtype": spec} if isinstance(spec, str) else {"name": name, **_typed(spec)}
+
+
+def header(facts: dict, layout: dict) -> dict:
+    pairs = facts["report"]["pairs"]
+    infos = []
+    for name, features in layout["features"].items():
+        info = {"features": [feature(c, t) for c, t in features],
+                "splits": [{"name": s, "num_bytes": b, "num_examples": n}
+                           for s, (n, b) in layout["splits"][name].items()]}
+        infos.append({"config_name": name, **info} if len(layout["features"]) > 1 else info)
+    configs = [{"config_name": name, "data_files": [{"split": s, "path": p} for s, p in files.items()]}
+               for name, files in layout["configs"].items()]
+    return {
+        "license": facts["licences"][0] if len(facts["licences"]) == 1 else facts["licences"],
+        "task_categories": list(facts["format"].card.task_categories),
+        "tags": list(facts["format"].card.tags),
+        "size_categories": [size_category(pairs)],
+        "pretty_name": f"inpaint-pairs: {', '.join(sorted(facts['counts']['datasets'])) or 'empty'}",
+        "dataset_info": infos[0] if len(infos) == 1 else infos,
+        "configs": configs,
+    }
+
+
+def table(head: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def recipe(facts: dict) -> str:
+    cfg = facts["config"]
+    rows = [[stage, ", ".join(f"{k}={v}" for k, v in (cfg.get(sec) or {}).items()
+                              if not isinstance(v, (dict, list))) if sec else "-"]
+            for stage in [r["stage"] for r in facts["report"]["stages"]]
+            for sec in [SECTIONS.get(stage)]]
+    kinds = ", ".join(f"{sec}.kind `{v['kind']}`" for sec, v in cfg.items() if isinstance(v, dict) and "kind" in v)
+    models = ("Models as the pairs' metadata records them (what ran):\n\n" + table(
+        ["recorded at", "model", "revision"], [[m["where"], m["id"], m["revision"] or "-"] for m in facts["models"]])
+        if facts["models"] else "No model is recorded in the pairs' metadata.") + f"\n\nStage kinds: {kinds}."
+    thresholds = table(["filter", "value"], [[k, v] for k, v in (cfg.get("filters") or {}).items()])
+    return (f"### Stages\n\n{table(['stage', 'settings'], rows)}\n\n### Models\n\n{models}\n\n"
+            f"### Thresholds\n\n{thresholds}\n\n### The run's configuration (config.yaml)\n\n"
+            f"```yaml\n{facts['config_text'].rstrip()}\n```")
+
+
+def funnel(report: dict) -> str:
+    rows = [[r["stage"], r["candidates_in"], r["candidates_kept"],
+             ", ".join(f"{k} {v}" for k, v in r["images_dropped"].items()) or "-",
+             ", ".join(f"{k} {v}" for k, v in r["candidates_dropped"].items()) or "-"] for r in report["stages"]]
+    return table(["stage", "candidates in", "kept", "images dropped", "candidates dropped"], rows)
+
+
+def sources(facts: dict) -> str:
+    c = facts["counts"]
+    unit = facts["format"].card.unit
+    datasets = table(["source dataset", unit], [[k, v] for k, v in sorted(c["datasets"].items())])
+    licences = table(["licence", "url", "hub id", unit],
+                     [[k or "(none given)", c["licence_urls"].get(k, "") or "-",
+                       hf_licence(k, c["licence_urls"].get(k, "")), v] for k, v in sorted(c["licences"].items())])
+    return f"{datasets}\n\n{licences}\n\nEach {unit[:-1]} keeps its source image's licence (`licence` in its metadata)."
+
+
+def counts(facts: dict) -> str:
+    r, c, unit = facts["report"], facts["counts"], facts["format"].card.unit
+    totals = table(["count", "value"], [
+        ["images in", r["images_in"]], ["images rejected", r["images_rejected"]],
+        ["candidates", r["candidates"]], [unit, r["pairs"]], [f"images with {unit}", c["images_with_pairs"]],
+        ["classes", len(c["classes"])], ["shards finished", f"{r['shards_done']}/{r['shards_planned']}"]])
+    classes = table(["class", unit], [[k, v] for k, v in c["classes"].most_common(TOP_CLASSES)])
+    text = f"{totals}\n\n### Classes (top {TOP_CLASSES})\n\n{classes}"
+    fmt = facts["format"]
+    if fmt.location_column:
+        places = table(["location", "pairs"], [[k, v] for k, v in sorted(c["locations"].items())])
+        text += f"\n\n### Object locations\n\n{places}"
+    if fmt.kind_columns:
+        kinds = table(["instruction kind", "pairs with it"], [[k, v] for k, v in sorted(c["kinds"].items())])
+        text += f"\n\n### Instruction kinds\n\n{kinds}"
+    return text
+
+
+def render_card(facts: dict, layout: dict) -> str:
+    r, card = facts["report"], facts["format"].card
+    head = yaml.safe_dump(header(facts, layout), sort_keys=False, allow_unicode=True)
+    summary = card.summary.format(samples=r["pairs"], images=r["images_in"],
+                                  datasets=", ".join(sorted(facts["counts"]["datasets"])) or "-")
+    return f"""---
+{head}---
+
+# {card.title}
+
+{summary} Every number on
+this card was written by the run itself (config.yaml, the shards' stats and metadata).
+
+## Loading
+
+{layout["loading"]}
+
+## How it was made
+
+{recipe(facts)}
+
+## Funnel
+
+Candidates (one per object) entering each stage, kept, and dropped per reason (as PIPE's Table S8).
+
+{funnel(r)}
+
+## Sources and licences
+
+{sources(facts)}
+
+## Counts
+
+{counts(facts)}
+"""

@@ -1,0 +1,71 @@
+"""The funnel: the per-shard stats merged into report.json's numbers (PIPE Table S8 style), in the one
+stage order of pipelines/chain.py. Only finished shards (with a stats json) count.
+"""
+from __future__ import annotations
+
+import collections
+
+from pipelines import outputs
+from pipelines.chain import ORDER as STAGES
+from pipelines.plan import planned_shards
+
+
+def collect(out: str) -> tuple[list[dict], list[int]]:
+    """(stats of every finished shard, ids of planned shards without stats)."""
+    planned = planned_shards(out)
+    finished = set(outputs.finished_shards(out))
+    stats = [outputs.read_stats(out, k) for k in planned if k in finished]
+    return stats, [k for k in planned if k not in finished]
+
+
+def funnel(stats: list[dict]) -> dict:
+    """Totals and one row per stage: candidates entering, kept, and dropped per reason (PIPE Table S8)."""
+    total = collections.Counter()
+    dropped = {"image": collections.Counter(), "candidate": collections.Counter()}
+    lost = []
+    for s in stats:
+        for k in ("images_in", "images_rejected", "images_with_candidates", "candidates", "pairs"):
+            total[k] += s[k]
+        for level in dropped:
+            dropped[level].update(s["dropped"][level])
+        lost += s["lost_images"]
+    ran = {"read", "write"}.union(*(s.get("stages", STAGES) for s in stats))  # read: rejects at planning
+    seen = {k.split("/")[0] for c in dropped.values() for k in c}
+    stages = [st for st in STAGES if st in ran | seen] + sorted(seen - set(STAGES))
+    rows, entering = [], total["candidates"]
+    for stage in stages:
+        image_drops = {k.split("/", 1)[1]: v for k, v in dropped["image"].items() if k.split("/")[0] == stage}
+        cand_drops = {k.split("/", 1)[1]: v for k, v in dropped["candidate"].items() if k.split("/")[0] == stage}
+        kept = entering - sum(cand_drops.values())
+        rows.append({"stage": stage, "images_dropped": dict(sorted(image_drops.items())),
+                     "candidates_in": entering, "candidates_dropped": dict(sorted(cand_drops.items())),
+                     "candidates_kept": kept})
+        entering = kept
+    return {**{k: total[k] for k in ("images_in", "images_rejected", "images_with_candidates", "candidates",
+                                      "pairs")},
+            "lost_images": sorted(lost), "stages": rows}
+
+
+def format_funnel(report: dict) -> str:
+    lines = [f"funnel: {report['images_in']} images in, {report['images_rejected']} rejected, "
+             f"{report['candidates']} candidates, {report['pairs']} pairs written "
+             f"({report['shards_done']}/{report['shards_planned']} shards)",
+             f"  {'stage':<14} {'in':>8} {'kept':>8}  dropped"]
+    for row in report["stages"]:
+        drops = {**{f"image:{k}": v for k, v in row["images_dropped"].items()}, **row["candidates_dropped"]}
+        if row["candidates_in"] or drops:
+            reasons = ", ".join(f"{k}={v}" for k, v in drops.items()) or "-"
+            lines.append(f"  {row['stage']:<14} {row['candidates_in']:>8} {row['candidates_kept']:>8}  {reasons}")
+    if report["lost_images"]:
+        lines.append(f"  LOST (no pair, no reject): {report['lost_images'][:10]}")
+    if report["shards_missing"]:
+        lines.append(f"  shards not finished: {report['shards_missing'][:20]}")
+    return "\n".join(lines)
+
+
+def build_report(stats: list[dict], missing: list[int]) -> dict:
+    """The funnel of the finished shards plus shard accounting (report.json's content)."""
+    report = funnel(stats)
+    report.update({"shards_planned": len(stats) + len(missing), "shards_done": len(stats),
+                   "shards_missing": missing})
+    return report

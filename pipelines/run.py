@@ -1,0 +1,136 @@
+"""Run a build: plan, this slice's missing shards in waves on Beam, then the report and the card.
+
+``run_build`` is what ``inpaint-pairs build`` calls. Local runs go in waves of shards (bounded memory);
+``--slice i/n`` builds shards k with k % n == i; finished shards (stats json) are skipped on a rerun and
+a killed run's temporaries are cleared first.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Callable
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from configs.schema import Config, ConfigError, dump_yaml
+from pipelines.build import build_pipeline
+from pipelines.chain import require_models, stage_chain
+from pipelines.plan import FOLDER as PLAN_FOLDER, write_plan
+from pipelines.progress import Progress
+from pipelines.report import format_funnel, write_card, write_report
+from transforms.core import fileio
+from transforms.sources import plan_source
+
+def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+    """Beam flags pass through; locally the default is FnApiRunner (it downloads nothing)."""
+    args = list(beam_args)
+    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
+        args.append("--runner=FnApiRunner")
+    opts = PipelineOptions(args)
+    direct = opts.view_as(DirectOptions)
+    if direct.direct_num_workers != 1 and direct.direct_running_mode == "in_memory":
+        direct.direct_running_mode = "multi_processing"
+    return opts
+
+
+def prepare_output(cfg: Config, out: str) -> None:
+    """Create the folders and record the config; refuse an output made with a different config."""
+    text = dump_yaml(cfg)
+    config_path = fileio.join(out, "config.yaml")
+    try:
+        if "://" not in out:
+            for sub in ("shards", "rejects", PLAN_FOLDER):
+                os.makedirs(os.path.join(out, sub), exist_ok=True)
+        if fileio.exists(config_path):
+            if fileio.read_bytes(config_path).decode() != text:
+                raise ConfigError(f"--output {out} already holds a run made with a different config; "
+                                  f"use a new output folder (or remove {out} to start over)")
+        else:
+            fileio.write_atomic(config_path, text.encode())
+    except OSError as e:
+        raise ConfigError(f"--output {out} is not writable ({e.strerror or e}); choose another folder") from None
+
+
+def parse_slice(text: str | None, env: dict) -> tuple[int, int]:
+    """``i/n`` (or Slurm's array task id/count when unset) -> (i, n); (0, 1) means the whole plan."""
+    if not text and env.get("SLURM_ARRAY_TASK_ID") and env.get("SLURM_ARRAY_TASK_COUNT"):
+        first = int(env.get("SLURM_ARRAY_TASK_MIN", 0))  # arrays may start at 1 (--array=1-8)
+        text = f"{int(env['SLURM_ARRAY_TASK_ID']) - first}/{env['SLURM_ARRAY_TASK_COUNT']}"
+    if not text:
+        return 0, 1
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--slice {text!r}: expected i/n with whole numbers, e.g. 0/4") from None
+    if not 0 <= i < n:
+        raise ConfigError(f"--slice {text!r}: i must be in 0..n-1")
+    return i, n
+
+
+def clear_stale_tmp(out: str, todo: list[int]) -> None:
+    """Remove temporary files a killed run left for the shards about to be rewritten (and only those)."""
+    ours = {f"{k:06d}{ext}" for k in todo for ext in (".tar", ".parquet", ".stats.json")}
+    for sub in ("shards", "rejects"):
+        folder = fileio.join(out, sub)
+        stale = [fileio.join(folder, n) for n in fileio.list_names(folder, fileio.TMP_PREFIX + "*")
+                 if fileio.tmp_target(n) in ours]
+        fileio.delete(stale)
+
+
+LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner"}
+
+
+def waves(todo: list[int], options: PipelineOptions, shard_size: int, wave_images: int) -> list[list[int]]:
+    """Split the shards to build into pipeline runs. Beam's local runner keeps a stage's whole output in
+    memory (the pairs waiting for their shard writer), so local runs go in waves of about
+    ``wave_images`` images: memory stays bounded whatever the dataset size. Remote runners shuffle on
+    disk and take every shard in one run."""
+    if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS:
+        return [todo]
+    workers = options.view_as(DirectOptions).direct_num_workers or os.cpu_count() or 1
+    per_wave = max(2 * workers, math.ceil(wave_images / shard_size))
+    return [todo[i: i + per_wave] for i in range(0, len(todo), per_wave)]
+
+
+def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = print,
+              part: tuple[int, int] = (0, 1), wave_images: int = 1000) -> dict:
+    """Plan, run this slice's missing shards on Beam, write the report; returns the report.
+
+    A slice of several (``part`` = (i, n), n > 1) writes only its own shards and no report: run
+    ``inpaint-pairs report OUT`` once all slices are done. It returns the funnel of its own shards.
+    """
+    if "://" not in out:
+        out = os.path.abspath(out)
+    options = pipeline_options(beam_args)
+    stage_chain(cfg)  # registry names checked before any work
+    require_models(cfg, log)
+    shards = plan_source(cfg.source)
+    prepare_output(cfg, out)
+    todo = write_plan(out, shards, part)
+    clear_stale_tmp(out, todo)
+    n_images = sum(len(s) for s in shards)
+    mine = [k for k in range(len(shards)) if k % part[1] == part[0]]
+    where = f" (slice {part[0]}/{part[1]}: {len(mine)} shards)" if part[1] > 1 else ""
+    log(f"plan: {n_images} images in {len(shards)} shards{where}; {len(mine) - len(todo)} already done, "
+        f"{len(todo)} to build -> {out}")
+    if todo:
+        started = time.time()
+        with Progress(out, len(shards), len(shards) - len(todo), log):
+            for wave in waves(todo, options, cfg.source.shard_size, wave_images):
+                with beam.Pipeline(options=options) as p:
+                    build_pipeline(p, cfg, out, wave)
+        log(f"built {len(todo)} shards in {time.time() - started:.1f}s")
+    if part[1] > 1:
+        log(f"slice {part[0]}/{part[1]} done; when every slice is, run: inpaint-pairs report {out}")
+        return {"shards": mine}
+    report = write_report(out)
+    write_card(out)
+    log(format_funnel(report))
+    return report
+
+
+def load_report(out: str) -> dict:
+    return json.loads(fileio.read_bytes(fileio.join(out, "report.json")))

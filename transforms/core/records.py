@@ -1,0 +1,159 @@
+"""The typed records that flow between stages (the ground floor: imports nothing of the project but keys).
+
+Shapes: images are HxWx3 uint8 RGB arrays; masks are HxW bool arrays; boxes are XYXY pixel boxes in the
+output frame. A plan file holds ``PlanEntry``s; one element is one image (``ImageRecord``) until the filter
+stage, then one object candidate (``Candidate``); the format's encoder turns it into a ``Sample`` (the
+bytes of its tar members and its sidecar row). A stage returns records or ``Reject``s; nothing is dropped
+without a Reject, and ``reject`` is the one way to build one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from transforms.core.keys import safe_key
+
+IMAGE, CANDIDATE = "image", "candidate"
+
+
+class StageError(Exception):
+    """A per-element failure with its reject ``reason`` (and a ``detail``): a bad file, a bad mask, a failed
+    download. Stages raise it where the reason is known; the stage turns it into a ``Reject``."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+@dataclass(slots=True)
+class ObjectRef:
+    """One object as the source describes it (annotation masks) before decoding."""
+    ann_id: str
+    category_id: int
+    class_name: str
+    segmentation: Any = None        # COCO polygon list, RLE dict, or None (masker proposes it)
+    iscrowd: bool = False
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class PlannedReject:
+    """What a source already knows, while planning, to be wrong with an image (a duplicate id, ...)."""
+    reason: str
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class PlanEntry:
+    """One image of a plan file (OUT/plan/NNNNNN.json); ``rejected`` keeps an unusable image in the plan (and
+    its key) so the load stage reports it as a reject of stage 'read' without reading anything."""
+    key: str
+    uri: str
+    source_id: str
+    objects: list[dict] = field(default_factory=list)   # ObjectRef fields, JSON-able
+    meta: dict[str, Any] = field(default_factory=dict)  # dataset, file_name, licence, url, caption, ...
+    rejected: PlannedReject | None = None
+
+    def reject(self, reason: str, detail: str = "") -> PlanEntry:
+        """Mark the entry unusable; it keeps its place and key in the plan, and no objects."""
+        self.rejected, self.objects = PlannedReject(reason, detail[:300]), []
+        return self
+
+    def to_json(self) -> dict:
+        """The plan file's dict; a planned reject is stored as ``meta['reject']`` (the plan files' layout)."""
+        meta = dict(self.meta)
+        if self.rejected is not None:
+            meta["reject"] = {"reason": self.rejected.reason, "detail": self.rejected.detail}
+        return {"key": self.key, "uri": self.uri, "source_id": self.source_id, "objects": self.objects,
+                "meta": meta}
+
+    @classmethod
+    def from_json(cls, d: dict) -> PlanEntry:
+        meta = dict(d.get("meta", {}))
+        planned = meta.pop("reject", None)
+        rejected = PlannedReject(planned["reason"], planned.get("detail", "")) if planned else None
+        return cls(d["key"], d["uri"], d["source_id"], list(d.get("objects", [])), meta, rejected)
+
+    def to_record(self, shard: int) -> ImageRecord:
+        return ImageRecord(key=self.key, shard=shard, uri=self.uri, source_id=self.source_id,
+                           objects=[ObjectRef(**obj) for obj in self.objects], meta=dict(self.meta),
+                           planned_reject=self.rejected)
+
+
+@dataclass(slots=True)
+class ImageRecord:
+    """One input image. ``image`` is filled by the load stage, ``candidates`` by the propose stage."""
+    key: str                        # e.g. coco-000000397133
+    shard: int
+    uri: str                        # local path or any Beam FileSystems path
+    source_id: str                  # the source's own image id
+    objects: list[ObjectRef] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)   # dataset, file_name, licence, url, caption
+    image: np.ndarray | None = None  # HxWx3 uint8 RGB, after resize
+    orig_hw: tuple[int, int] = (0, 0)  # decoded size before resize, after EXIF rotation
+    scale: float = 1.0              # resize factor applied to the decoded image
+    offset: tuple[int, int] = (0, 0)  # (y0, x0) of the centre crop in the resized frame
+    candidates: list[Candidate] = field(default_factory=list)
+    planned_reject: PlannedReject | None = None   # set by the source while planning: nothing is read
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One object of one image on its way to becoming a pair."""
+    key: str                        # image key + '-' + object id
+    shard: int
+    image_key: str
+    class_name: str
+    category_id: int
+    image: np.ndarray               # target: HxWx3 uint8 RGB (shared with the image record, not copied)
+    mask: np.ndarray                # HxW bool, the object
+    dilated: np.ndarray | None = None   # HxW bool, the region the remover may change
+    source: np.ndarray | None = None    # HxWx3 uint8 RGB, object removed
+    candidates: list[np.ndarray] = field(default_factory=list)  # HxWx3 uint8 RGB removal results (diffusion's
+    # N seeds, flagged ones left out) until the quality checks choose the source; emptied after them
+    scores: dict[str, float] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    instructions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class Reject:
+    """Why an image or a candidate stopped. ``level`` is 'image' or 'candidate'."""
+    key: str
+    shard: int
+    image_key: str
+    level: str
+    stage: str
+    reason: str
+    detail: str = ""
+
+
+def reject(rec: ImageRecord | Candidate, stage: str, reason: str, detail: str = "") -> Reject:
+    """The reject row of an image (level 'image') or a candidate (level 'candidate')."""
+    if isinstance(rec, Candidate):
+        return Reject(rec.key, rec.shard, rec.image_key, CANDIDATE, stage, reason, detail)
+    if isinstance(rec, ImageRecord):
+        return Reject(rec.key, rec.shard, rec.key, IMAGE, stage, reason, detail)
+    raise TypeError(f"not a record: {type(rec).__name__}")
+
+
+def reject_object(rec: ImageRecord, object_key: str, stage: str, reason: str, detail: str = "") -> Reject:
+    """The candidate-level reject of an object of ``rec`` that never became a Candidate (key ``object_key``)."""
+    return Reject(object_key, rec.shard, rec.key, CANDIDATE, stage, reason, detail)
+
+
+def object_key(rec: ImageRecord, obj: ObjectRef) -> str:
+    return safe_key(rec.key, obj.ann_id)
+
+
+@dataclass(slots=True)
+class Sample:
+    """A finished sample of any output format as bytes, ready for its shard: tar members and a sidecar row."""
+    key: str
+    shard: int
+    image_key: str
+    members: dict[str, bytes]       # member name (after KEY.) -> bytes, e.g. "source.jpg", "image", "json"
+    row: dict[str, Any]             # the sidecar row (the format's schema)
+    masks: int = 1                  # object masks the sample holds (the funnel counts candidates by them)

@@ -1,0 +1,148 @@
+"""The one thin Beam wrapper every stage shares, pure or model-backed.
+
+A pure stage is a function ``fn(record, cfg)`` returning a record, a Reject, or a list of both. A model
+stage is a ``ModelStep``: pure ``pre(record, cfg) -> (record, request) | Reject | list``, then
+RunInference on the request (the record itself is the key, so its prediction comes back beside it and no
+join is needed), then pure ``post(record, prediction, cfg) -> record | Reject | list``.
+
+Per-element failures are data: a ``StageError`` becomes a Reject with its reason, any other exception a
+Reject with reason 'error' (the run goes on), and so does a failed inference (per element when the handler
+isolated it, per batch from RunInference's dead-letter output). A model that fails to load stops the run.
+Beam counters count kept and dropped per stage and reason, so remote runners show the funnel live.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from model_wrappers.types import InferenceFailed
+from transforms.core.records import Reject, StageError, reject
+
+REJECTS = "rejects"
+NAMESPACE = "inpaint_pairs"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelStep:
+    """A model stage's registry entry: ``pre`` and ``post`` as above; ``family`` is a
+    model_wrappers.registry.HANDLERS key; ``section`` maps the stage's cfg to the model's config section.
+    A pure stage's registry entry is just its function."""
+    pre: Callable[[Any, Any], Any]
+    post: Callable[[Any, Any, Any], Any]
+    family: str
+    section: Callable[[Any], Any]
+
+
+def error_reject(rec: Any, stage: str, e: Exception) -> Reject:
+    """The reject of a record whose stage raised: the StageError's reason, else 'error' with the exception."""
+    if isinstance(e, StageError):
+        return reject(rec, stage, e.reason, e.detail)
+    return reject(rec, stage, "error", f"{type(e).__name__}: {e}"[:500])
+
+
+def _as_list(result: Any, rec: Any, stage: str) -> list:
+    if result is None:
+        return [error_reject(rec, stage, TypeError(f"stage {stage} returned nothing for {rec.key}"))]
+    return result if isinstance(result, list) else [result]
+
+
+def run_stage(fn: Callable, rec: Any, cfg: Any, stage: str) -> list:
+    """Call a stage function on one record; always returns a list of records and Rejects."""
+    try:
+        result = fn(rec, cfg)
+    except Exception as e:  # noqa: BLE001 - one bad element must not stop the build
+        if not isinstance(e, StageError):
+            log.warning("stage %s failed on %s", stage, getattr(rec, "key", rec), exc_info=True)
+        return [error_reject(rec, stage, e)]
+    return _as_list(result, rec, stage)
+
+
+def apply_post(post: Callable, rec: Any, prediction: Any, cfg: Any, stage: str) -> list:
+    """``post(rec, prediction, cfg)`` as a list of records and Rejects; failures become Rejects."""
+    if isinstance(prediction, InferenceFailed):
+        return [reject(rec, stage, "error", prediction.detail[:500])]
+    return run_stage(lambda r, c: post(r, prediction, c), rec, cfg, stage)
+
+
+def run_chain(rec: Any, chain: list[tuple[str, Callable, Any]]) -> tuple[list, list[Reject]]:
+    """Run one record through (name, fn, cfg) pure stages in a plain loop: (final records, rejects)."""
+    items, rejects = [rec], []
+    for name, fn, cfg in chain:
+        nxt = []
+        for item in items:
+            for out in run_stage(fn, item, cfg, name):
+                (rejects if isinstance(out, Reject) else nxt).append(out)
+        items = nxt
+    return items, rejects
+
+
+def batch_rejects(failed: tuple, stage: str) -> list[Reject]:
+    """One dead-letter row of RunInference, ``(batch of (record, request), (type, repr, traceback))``."""
+    batch, (exc_type, exc_repr, _) = failed
+    detail = f"{getattr(exc_type, '__name__', exc_type)}: {exc_repr}"
+    return [reject(rec, stage, "error", detail[:500]) for rec, _ in batch]
+
+
+def emit(stage: str, outs: list, count_kept: bool = True):
+    """Records to the main output, Rejects to REJECTS; Beam counters per stage/kept and stage/reason."""
+    for out in outs:
+        if isinstance(out, Reject):
+            Metrics.counter(NAMESPACE, f"{stage}/{out.reason}").inc()
+            yield beam.pvalue.TaggedOutput(REJECTS, out)
+        else:
+            if count_kept:
+                Metrics.counter(NAMESPACE, f"{stage}/kept").inc()
+            yield out
+
+
+class _StageDoFn(beam.DoFn):
+    def __init__(self, stage: str, fn: Callable, cfg: Any, count_kept: bool = True):
+        self.stage, self.fn, self.cfg, self.count_kept = stage, fn, cfg, count_kept
+
+    def process(self, rec):
+        yield from emit(self.stage, run_stage(self.fn, rec, self.cfg, self.stage), self.count_kept)
+
+
+class _PostDoFn(beam.DoFn):
+    def __init__(self, stage: str, fn: Callable, cfg: Any):
+        self.stage, self.fn, self.cfg = stage, fn, cfg
+
+    def process(self, keyed):
+        rec, prediction = keyed
+        yield from emit(self.stage, apply_post(self.fn, rec, prediction, self.cfg, self.stage))
+
+
+class StageOutputs(NamedTuple):
+    kept: Any
+    rejects: Any
+
+
+class Stage(beam.PTransform):
+    """``pcoll | Stage("load", load_image, cfg.image)`` -> outputs ``.kept`` and ``.rejects``; a ModelStep
+    with its ``handler`` (a Beam ModelHandler) runs as pre -> RunInference -> post."""
+
+    def __init__(self, stage: str, fn: Callable | ModelStep, cfg: Any, handler: Any = None):
+        super().__init__(label=stage)
+        self.stage, self.fn, self.cfg, self.handler = stage, fn, cfg, handler
+
+    def expand(self, pcoll):
+        if not isinstance(self.fn, ModelStep):
+            out = pcoll | beam.ParDo(_StageDoFn(self.stage, self.fn, self.cfg)).with_outputs(REJECTS, main="kept")
+            return StageOutputs(out.kept, out.rejects)
+        # Imported here on purpose: Beam's RunInference module imports torch (seconds, ~300 MB), which a
+        # run without a model stage never pays for.
+        from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+        pre = pcoll | "Pre" >> beam.ParDo(_StageDoFn(self.stage, self.fn.pre, self.cfg, count_kept=False)
+                                          ).with_outputs(REJECTS, main="requests")
+        results, dlq = (pre.requests
+                        | "Infer" >> RunInference(KeyedModelHandler(self.handler)).with_exception_handling())
+        failed = dlq.failed_inferences | "FailedBatches" >> beam.FlatMap(batch_rejects, self.stage)
+        post = results | "Post" >> beam.ParDo(_PostDoFn(self.stage, self.fn.post, self.cfg)).with_outputs(
+            REJECTS, main="kept")
+        rejects = (pre.rejects, failed, post.rejects) | "Rejects" >> beam.Flatten()
+        return StageOutputs(post.kept, rejects)

@@ -1,0 +1,65 @@
+"""What an output format is (``output.format``): everything about its samples, in one object.
+
+A format owns the tail of the stage chain (which stages run after the masks are proposed, and its encoder:
+the last stage, returning ``Sample``s), the sidecar schema (shards/NNNNNN.parquet), the tar members with the feature type
+each has for Hugging Face ``datasets``, the dataset card's wording and counted columns, and the gallery
+view of a sample. The shard writer, the report, the card and the exports ask the format; none of them
+knows a member name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pyarrow as pa
+
+Chain = list[tuple[str, object, object]]   # (stage name, function or ModelStep, its config section)
+Tail = Callable[[Chain, Any], Chain]         # (the chain up to the instructions, the whole Config) -> chain
+
+
+@dataclass(frozen=True)
+class Member:
+    """One tar member of every sample: ``name`` after ``KEY.`` (``{ext}`` is output.image_format), the
+    ``datasets`` feature it is read as ('image', 'string', 'binary', or 'json': the sample's own json), and
+    what it holds."""
+    name: str
+    feature: str
+    about: str
+
+    def resolved(self, ext: str) -> str:
+        return self.name.format(ext=ext)
+
+
+@dataclass(frozen=True)
+class CardText:
+    """The dataset card's words for a format: title, a summary with {samples}, {images} and {datasets}, the
+    loading section, tags, and the plural noun of one sample."""
+    title: str
+    summary: str
+    loading: str
+    tags: tuple[str, ...]
+    unit: str = "pairs"                   # what the card counts: "pairs", "samples"
+    task_categories: tuple[str, ...] = ("image-to-image",)
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    name: str
+    tail: Tail                            # the full chain without an encoder -> this format's chain, its encoder
+    #                                       last (model stages it drops are neither loaded nor required)
+    schema: pa.Schema                     # shards/NNNNNN.parquet: one row per sample
+    members: tuple[Member, ...]
+    card: CardText
+    view: Callable[..., dict]             # raw sample -> gallery card {key, instruction, class, location, scores,
+    #                                       instructions, images: {source, target, mask}} (Pillow thumbnails)
+    class_column: str                     # sidecar column(s) of class names the card counts (str or list)
+    location_column: str = ""             # sidecar column of the 3x3 location, '' when the format has none
+    kind_columns: dict[str, str] = field(default_factory=dict)   # instruction kind -> sidecar column
+
+    def member_names(self, ext: str) -> list[str]:
+        return [m.resolved(ext) for m in self.members]
+
+    def features(self, ext: str, sample_json: dict) -> list[tuple[str, object]]:
+        """(member name, feature) for the card: a dtype name, or the json member's content (its types)."""
+        return [("__key__", "string")] + [(m.resolved(ext), sample_json if m.feature == "json" else m.feature)
+                                          for m in self.members]

@@ -1,0 +1,91 @@
+"""Write stage: one output shard = tar + parquet sidecar + rejects parquet + stats json (written last).
+
+Everything a shard holds is sorted by key and written with fixed tar metadata, so the same inputs give
+the same bytes. The stats json is the commit marker: a shard with one is finished and never rewritten.
+"""
+from __future__ import annotations
+
+import collections
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import webdataset as wds
+
+from transforms.core import fileio
+from transforms.core.records import Reject, Sample
+
+STAGE = "write"
+REJECT_SCHEMA = pa.schema([
+    ("key", pa.string()), ("image_key", pa.string()), ("shard", pa.int64()), ("level", pa.string()),
+    ("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
+])
+
+
+def shard_name(shard: int) -> str:
+    return f"{shard:06d}"
+
+
+def paths(out: str, shard: int) -> dict[str, str]:
+    name = shard_name(shard)
+    return {
+        "tar": fileio.join(out, "shards", f"{name}.tar"),
+        "parquet": fileio.join(out, "shards", f"{name}.parquet"),
+        "stats": fileio.join(out, "shards", f"{name}.stats.json"),
+        "rejects": fileio.join(out, "rejects", f"{name}.parquet"),
+    }
+
+
+def _write_tar(pairs: list[Sample]):
+    def write(f):
+        sink = wds.TarWriter(f, user="", group="", mode=0o644, encoder=False, mtime=0)
+        for p in pairs:
+            sink.write({"__key__": p.key, **p.members})
+        sink.close()
+    return write
+
+
+def _write_parquet(rows: list[dict], schema: pa.Schema):
+    table = pa.Table.from_pylist(rows, schema=schema)
+    return lambda f: pq.write_table(table, f, compression="zstd")
+
+
+def shard_stats(shard: int, image_keys: list[str], pairs: list[Sample], rejects: list[Reject]) -> dict:
+    """Counts per stage and reason, and the accounting: every planned image is seen exactly somewhere."""
+    dropped: dict = {"image": collections.Counter(), "candidate": collections.Counter()}
+    for r in rejects:
+        dropped[r.level][f"{r.stage}/{r.reason}"] += 1
+    image_rejected = {r.image_key for r in rejects if r.level == "image"}
+    expanded = {p.image_key for p in pairs} | {r.image_key for r in rejects if r.level == "candidate"}
+    seen = image_rejected | expanded
+    return {
+        "shard": shard,
+        "images_in": len(image_keys),
+        "images_rejected": len(image_rejected),
+        "images_with_candidates": len(expanded - image_rejected),
+        # a BrushData sample holds all of its image's kept masks; a pair holds one
+        "candidates": sum(p.masks for p in pairs) + sum(dropped["candidate"].values()),
+        "pairs": len(pairs),
+        "dropped": {level: dict(sorted(c.items())) for level, c in dropped.items()},
+        "lost_images": sorted(set(image_keys) - seen),
+        "unplanned_images": sorted(seen - set(image_keys)),
+    }
+
+
+def write_shard(out: str, shard: int, image_keys: list[str], pairs: list[Sample],
+                rejects: list[Reject], schema: pa.Schema, stages: list[str] | None = None) -> dict:
+    """Write every file of one shard (temporary name, then rename); the stats json goes last. ``schema`` is
+    the sidecar's, the output format's (transforms/formats/); ``stages`` names the stages the run has, so
+    the funnel lists those and no others."""
+    p = paths(out, shard)
+    pairs = sorted(pairs, key=lambda e: e.key)
+    rejects = sorted(set(rejects), key=lambda r: (r.key, r.stage, r.reason))
+    fileio.write_atomic(p["tar"], _write_tar(pairs))
+    fileio.write_atomic(p["parquet"], _write_parquet([e.row for e in pairs], schema))
+    reject_rows = [{"key": r.key, "image_key": r.image_key, "shard": r.shard, "level": r.level,
+                    "stage": r.stage, "reason": r.reason, "detail": r.detail} for r in rejects]
+    fileio.write_atomic(p["rejects"], _write_parquet(reject_rows, REJECT_SCHEMA))
+    stats = shard_stats(shard, image_keys, pairs, rejects)
+    if stages is not None:
+        stats["stages"] = list(stages)
+    fileio.write_json(p["stats"], stats)
+    return stats

@@ -1,0 +1,21 @@
+"""``importance_dino`` (optional, only when listed in ``quality.stages``): PIPE's importance check with a
+second image metric. The whole source and whole target are embedded by DINOv2 (model_wrappers/dino.py);
+a cosine above ``quality.max_dino_similarity`` -> reject ``unimportant``; the score goes to
+``Candidate.scores['dino_similarity']``.
+"""
+from __future__ import annotations
+
+from operator import attrgetter
+
+from configs.schema import QualityConfig
+from model_wrappers.types import Embeddings
+from transforms.core.records import Candidate, Reject
+from transforms.core.stage import ModelStep
+from transforms.quality.clip import importance_request, too_similar
+
+
+def dino_importance_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candidate | Reject:
+    return too_similar(c, e, "importance_dino", "dino_similarity", "max_dino_similarity", cfg.max_dino_similarity)
+
+
+IMPORTANCE_DINO = ModelStep(importance_request, dino_importance_check, "dino", attrgetter("dino"))

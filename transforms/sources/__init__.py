@@ -1,0 +1,37 @@
+"""Sources (``source.kind``): turn an input collection into a deterministic plan of numbered shards.
+
+A source is one file here with ``plan_<kind>(cfg) -> list[PlanEntry]`` and one line in SOURCES. An entry
+the source already knows to be unusable (a duplicate id, ...) stays in the plan with a planned reject; the
+load stage (sources/load.py) reports it as a reject of stage 'read' without reading anything.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from configs.schema import ConfigError, SourceConfig
+from transforms.core.records import PlanEntry
+from transforms.sources.coco import plan_coco
+from transforms.sources.folder import plan_folder
+from transforms.sources.laion import plan_laion_parquet
+from transforms.sources.openimages import plan_openimages
+from transforms.sources.webdataset import plan_webdataset
+
+SOURCES: dict[str, Callable[[SourceConfig], list[PlanEntry]]] = {
+    "coco": plan_coco,
+    "lvis": plan_coco,
+    "laion_parquet": plan_laion_parquet,
+    "webdataset": plan_webdataset,
+    "folder": plan_folder,
+    "openimages": plan_openimages,
+}
+
+
+def plan_source(cfg: SourceConfig) -> list[list[PlanEntry]]:
+    """The whole input as shards of ``cfg.shard_size`` entries; raises ConfigError for a bad source."""
+    if cfg.kind not in SOURCES:
+        raise ConfigError(f"source.kind: {cfg.kind!r} is not allowed; choose one of {', '.join(SOURCES)}")
+    entries = SOURCES[cfg.kind](cfg)
+    if not entries:
+        raise ConfigError(f"source: no images found in {cfg.annotations or cfg.images}")
+    size = cfg.shard_size
+    return [entries[i: i + size] for i in range(0, len(entries), size)]

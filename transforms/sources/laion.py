@@ -1,0 +1,119 @@
+"""``laion_parquet``: a table of image URLs (parquet, CSV or TSV; LAION and img2dataset's layout).
+
+One row = one image. The URL column is required, caption/width/height/licence are used when present
+(names configurable in ``source.*_column``, matched case-insensitively, img2dataset's ``url``/``caption`` by
+default). Rows may hold http(s) URLs (downloaded by the load stage through the bounded client),
+``file://`` URLs, or local/FileSystems paths (relative ones are relative to the table's folder). Keys are
+``<name>-<file index>-<row index>`` over the tables in sorted order, so the plan is deterministic.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from configs.schema import ConfigError, SourceConfig
+from transforms.core.records import PlanEntry
+from transforms.sources.common import caption_entry, ext_of, finish, input_files
+
+TABLE_EXTS = ("parquet", "csv", "tsv")
+DEFAULTS = SourceConfig()
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+
+
+def resolve_column(names: list[str], key: str, wanted: str, required: bool, path: str) -> str | None:
+    """The table's column for ``source.<key>``: exact name, else the one equal ignoring case. A required
+    column, or an optional one the user renamed, must exist; a default optional one may be absent."""
+    if wanted in names:
+        return wanted
+    folded = [n for n in names if n.lower() == wanted.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    if required or wanted != getattr(DEFAULTS, key):
+        raise ConfigError(f"source.{key}: no column {wanted!r} in {path}; its columns: {', '.join(names)}")
+    return None
+
+
+def table_columns(cfg: SourceConfig, names: list[str], path: str) -> dict[str, str]:
+    """{'url': column, 'caption': column, ...} for the columns this table has."""
+    keys = {"url": "url_column", "caption": "caption_column", "width": "width_column",
+            "height": "height_column", "licence": "licence_column"}
+    found = {role: resolve_column(names, key, getattr(cfg, key), role == "url", path) for role, key in keys.items()}
+    return {role: col for role, col in found.items() if col}
+
+
+def read_table(path: str, cfg: SourceConfig) -> tuple[pa.Table, dict[str, str]]:
+    """The table's used columns (parquet: only those are read) and the role -> column map."""
+    ext = ext_of(path)
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            if ext == "parquet":
+                pf = pq.ParquetFile(f)
+                cols = table_columns(cfg, pf.schema_arrow.names, path)
+                return pf.read(columns=sorted(set(cols.values()))), cols
+            opts = pacsv.ParseOptions(delimiter="\t" if ext == "tsv" else ",", newlines_in_values=True)
+            table = pacsv.read_csv(f, parse_options=opts, convert_options=pacsv.ConvertOptions(
+                column_types={cfg.url_column: pa.string(), cfg.caption_column: pa.string()}))
+    except (pa.ArrowInvalid, OSError) as e:
+        raise ConfigError(f"source.annotations: {path} is not a readable {ext} table ({str(e)[:200]})") from None
+    return table, table_columns(cfg, table.column_names, path)
+
+
+def row_uri(url: str, table_path: str) -> tuple[str, str]:
+    """(uri the load stage reads, '' or a reject reason) for one row's URL or path."""
+    if not url:
+        return "", "no_url"
+    if "://" in url[:12]:
+        return url, ""          # http(s), file://, gs://, s3://: the load stage reads or refuses it
+    m = _SCHEME.match(url)
+    if m:
+        return url, "bad_scheme"  # data:, javascript:, mailto: ...
+    if url.startswith("/") or "://" in table_path:
+        return (url if url.startswith("/") else posixpath.join(posixpath.dirname(table_path), url)), ""
+    return os.path.normpath(os.path.join(os.path.dirname(table_path), url)), ""
+
+
+def _int(value) -> int | None:
+    if value is None:
+        return None
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        return None
+    return v if v > 0 else None
+
+
+def table_entries(cfg: SourceConfig, path: str, file_index: int, budget: int) -> list[PlanEntry]:
+    """Plan entries of one table's first ``budget`` rows (0 = all)."""
+    table, cols = read_table(path, cfg)
+    rows = table.slice(0, budget) if budget else table
+    data = {role: rows.column(col).to_pylist() for role, col in cols.items()}
+    entries = []
+    for i in range(rows.num_rows):
+        get = {role: values[i] for role, values in data.items()}
+        url = str(get.get("url") or "").strip()
+        uri, problem = row_uri(url, path)
+        h, w = _int(get.get("height")), _int(get.get("width"))
+        meta = {"url": url, "file_name": f"{posixpath.basename(path)}#{i}",
+                "licence": str(get.get("licence") or "") or cfg.licence, "listed_size_hw": [h, w] if h and w else None}
+        entry = caption_entry(cfg, (f"{file_index:04d}", f"{i:09d}"), uri, f"{posixpath.basename(path)}:{i}",
+                              get.get("caption") or "", meta)
+        entries.append(entry.reject(problem, url[:100]) if problem else entry)
+    return entries
+
+
+def plan_laion_parquet(cfg: SourceConfig) -> list[PlanEntry]:
+    """Every table ``source.annotations`` names (a file, a folder, a glob) -> plan entries, in order."""
+    entries: list[PlanEntry] = []
+    for i, path in enumerate(input_files("source.annotations", cfg.annotations, TABLE_EXTS)):
+        budget = cfg.limit - len(entries) if cfg.limit else 0
+        if cfg.limit and budget <= 0:
+            break
+        entries += table_entries(cfg, path, i, budget)
+    return finish(entries, cfg)

@@ -1,0 +1,92 @@
+"""``openimages``: Open Images V7 instance segmentations (the PIPE paper's third source).
+
+Inputs: ``source.annotations`` the segmentation CSV (``MaskPath, ImageID, LabelName, BoxID, BoxXMin, BoxXMax,
+BoxYMin, BoxYMax, PredictedIoU, Clicks``), ``source.images`` the folder of ``<ImageID>.jpg``,
+``source.masks`` the folder the per-mask PNGs were extracted to (MaskPath is relative to it), and
+``source.classes`` the class-descriptions CSV (``/m/...`` label id -> display name; with or without the
+``LabelName,DisplayName`` header). One plan entry per image id (sorted), one object per mask row; its
+segmentation ``{"mask_png": path}`` is read by the load stage (transforms/mask_files.py) into an HxW array.
+Class names are the display names in lower case (the label id stays in the object's ann id); a label id
+the descriptions lack leaves the class empty, which the annotations masker rejects as unknown_category.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import posixpath
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from apache_beam.io.filesystems import FileSystems
+
+from configs.schema import ConfigError, SourceConfig
+from transforms.core import fileio
+from transforms.sources.mask_files import MASK_FILE
+from transforms.core.keys import safe_key
+from transforms.core.records import PlanEntry
+from transforms.sources.common import finish, require_path
+
+REQUIRED = ("MaskPath", "ImageID", "LabelName")
+TEXT_COLUMNS = ("MaskPath", "ImageID", "LabelName", "BoxID")
+
+
+def read_classes(path: str) -> dict[str, tuple[int, str]]:
+    """Label id -> (category id = row number in the file, display name)."""
+    try:
+        rows = list(csv.reader(io.StringIO(fileio.read_bytes(path).decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ConfigError(f"source.classes: {path} is not a UTF-8 CSV ({e})") from None
+    if rows and rows[0] and not rows[0][0].startswith(("/m/", "/g/")):
+        rows = rows[1:]  # LabelName,DisplayName header (V7); the boxable file has none
+    out = {r[0].strip(): (i, r[1].strip()) for i, r in enumerate(rows) if len(r) >= 2 and r[0].strip()}
+    if not out:
+        raise ConfigError(f"source.classes: {path} maps no label id (expected rows like /m/01g317,Person)")
+    return out
+
+
+def read_segmentations(path: str) -> list[dict]:
+    """The segmentation CSV's rows (ids kept as text: hex image ids may be all digits)."""
+    try:
+        with FileSystems.open(path) as f:
+            table = pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in TEXT_COLUMNS}))
+    except (pa.ArrowInvalid, OSError) as e:
+        raise ConfigError(f"source.annotations: {path} is not a readable CSV ({str(e)[:200]})") from None
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    if missing:
+        raise ConfigError(f"source.annotations: {path} lacks the Open Images column(s) {', '.join(missing)}; "
+                          f"its columns: {', '.join(table.column_names)}")
+    return table.to_pylist()
+
+
+def mask_object(row: dict, classes: dict, masks: str) -> dict:
+    """One plan-entry object for one CSV row."""
+    label, mask_path = str(row["LabelName"]), str(row["MaskPath"])
+    stem, image_id = posixpath.splitext(posixpath.basename(mask_path))[0], str(row["ImageID"])
+    ann = stem[len(image_id) + 1:] if stem.startswith(image_id + "_") else stem
+    cat, name = classes.get(label, (-1, ""))
+    iou = row.get("PredictedIoU")
+    return {"ann_id": safe_key(ann), "category_id": cat, "class_name": name.lower(),
+            "segmentation": {MASK_FILE: FileSystems.join(masks, mask_path)},
+            "scores": {"predicted_iou": float(iou)} if isinstance(iou, (int, float)) else {}}
+
+
+def plan_openimages(cfg: SourceConfig) -> list[PlanEntry]:
+    """Segmentation rows grouped by image id -> plan entries sorted by image id."""
+    require_path("source.annotations", cfg.annotations)
+    require_path("source.classes", cfg.classes)
+    require_path("source.images", cfg.images, folder=True)
+    require_path("source.masks", cfg.masks, folder=True)
+    classes = read_classes(cfg.classes)
+    by_image: dict[str, list[dict]] = {}
+    for row in read_segmentations(cfg.annotations):
+        if row.get("ImageID") and row.get("MaskPath") and row.get("LabelName"):
+            by_image.setdefault(str(row["ImageID"]), []).append(row)
+    entries = []
+    for image_id in sorted(by_image)[: cfg.limit or None]:
+        rows = sorted(by_image[image_id], key=lambda r: str(r["MaskPath"]))
+        entries.append(PlanEntry(
+            safe_key(cfg.name, image_id), FileSystems.join(cfg.images, f"{image_id}.jpg"), image_id,
+            [mask_object(r, classes, cfg.masks) for r in rows],
+            {"dataset": cfg.name, "file_name": f"{image_id}.jpg", "licence": cfg.licence, "licence_url": "", "url": ""}))
+    return finish(entries, cfg)
