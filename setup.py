@@ -3,7 +3,7 @@
 Also the file Beam ships to remote workers: ``--setup_file ./setup.py``.
 Exact versions checked together live in constraints.txt (``pip install -c constraints.txt -e .[all]``).
 """
-from setuptools import setup
+from setuptools import find_packages, setup
 
 CORE = [
     "apache-beam>=2.77,<3",
@@ -33,7 +33,8 @@ setup(
     version="0.1.0",
     description="Apache Beam pipeline that turns image collections into object add/remove training pairs",
     python_requires=">=3.10",
-    packages=["pipelines", "transforms", "model_wrappers", "configs"],
+    packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*", "model_wrappers",
+                                    "model_wrappers.*", "configs", "configs.*"]),
     package_data={"configs": ["*.yaml", "vocab/*.txt"]},
     install_requires=CORE,
     extras_require={"models": MODELS, "test": TEST, "all": MODELS + TEST},
