@@ -1,0 +1,72 @@
+"""The run configuration: YAML -> frozen, self-checking dataclasses.
+
+Every section checks itself in ``__post_init__`` and names the bad key (``filters.min_area_ratio``) and what
+is allowed. Unknown keys are errors. Paths written in a YAML file are relative to that file's folder; paths
+given with ``--set`` are relative to the current directory.
+
+This package holds the sections; the generic YAML / ``--set`` machinery is configs/loader.py. Here: the
+top-level ``Config``, ``MODEL_KEYS`` (derived from it), ``load_config`` (the loader bound to ``Config`` and its
+path and model keys) and the re-exports, so every name is imported from ``configs.schema``:
+
+- base.py: ConfigError, the checks (_choice, _range, _placeholders), is_local_model, ModelConfig;
+- source.py: SourceConfig, PATH_KEYS, PATH_WORDS;
+- image.py: FetchConfig, ImageConfig;
+- models.py: the ModelConfig sections (SamConfig ... DinoConfig), FewShot, PIPE_FEW_SHOT, SAM_TYPES;
+- stages.py: the stage sections (MasksConfig ... OutputConfig), QUALITY_STAGES, QUALITY_OPTIONAL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The private helpers (_build ... _resolve_model_paths, _REPR ... _placeholders) were importable from
+# configs.schema before the split and still are; the two _resolve_* now take a RefKeys.
+from configs.loader import (RefKeys, _build, _build_item, _coerce, _coerce_tuple, _merge,  # noqa: F401
+                            _resolve_model_paths, _resolve_paths, dump_yaml, load, to_dict)
+from configs.schema.base import (_REPR, DEVICE, DTYPES, HUB_ID, ConfigError, ModelConfig, _choice,  # noqa: F401
+                                 _placeholders, _range, _show, is_local_model, model_keys)
+from configs.schema.image import FetchConfig, ImageConfig
+from configs.schema.models import (PIPE_FEW_SHOT, SAM_TYPES, ClipConfig, DiffusionConfig, DinoConfig, FewShot,
+                                   GroundingConfig, LlmConfig, SamConfig, VlmConfig)
+from configs.schema.source import PATH_KEYS, PATH_WORDS, SourceConfig
+from configs.schema.stages import (QUALITY_OPTIONAL, QUALITY_STAGES, BrushConfig, DescribeConfig, FilterConfig,
+                                   InstructionsConfig, MasksConfig, OutputConfig, QualityConfig, RemovalConfig)
+
+__all__ = [
+    "Config", "ConfigError", "load_config", "dump_yaml", "to_dict", "MODEL_KEYS", "PATH_KEYS", "PATH_WORDS",
+    "is_local_model", "ModelConfig", "DEVICE", "DTYPES", "HUB_ID", "SAM_TYPES", "QUALITY_STAGES",
+    "QUALITY_OPTIONAL", "PIPE_FEW_SHOT", "FewShot", "SourceConfig", "FetchConfig", "ImageConfig", "SamConfig",
+    "GroundingConfig", "DiffusionConfig", "VlmConfig", "LlmConfig", "ClipConfig", "DinoConfig", "BrushConfig",
+    "MasksConfig", "FilterConfig", "RemovalConfig", "DescribeConfig", "InstructionsConfig", "QualityConfig",
+    "OutputConfig",
+]
+
+
+@dataclass(frozen=True)
+class Config:
+    source: SourceConfig = field(default_factory=SourceConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    masks: MasksConfig = field(default_factory=MasksConfig)
+    filters: FilterConfig = field(default_factory=FilterConfig)
+    removal: RemovalConfig = field(default_factory=RemovalConfig)
+    describe: DescribeConfig = field(default_factory=DescribeConfig)
+    instructions: InstructionsConfig = field(default_factory=InstructionsConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self):
+        r = self.removal
+        if self.quality.runs("consensus") and (r.kind != "diffusion" or r.diffusion.candidates < 2):
+            raise ConfigError("quality.stages: consensus needs removal.kind diffusion with "
+                              "removal.diffusion.candidates >= 2 (or leave consensus out of quality.stages)")
+
+
+# The keys naming a model (masks.sam.model, masks.grounding.model, masks.grounding.sam_model, ...): every str
+# field ``model`` / ``*_model`` of every ModelConfig section, in the order Config declares them (base.py).
+# A model key added to a section is resolved like the others without being listed anywhere.
+MODEL_KEYS = model_keys(Config)
+REFS = RefKeys(paths=PATH_KEYS, path_words=PATH_WORDS, models=MODEL_KEYS, is_local_model=is_local_model)
+
+
+def load_config(path: str | None, overrides: list[str] = ()) -> Config:
+    """Load a YAML recipe and apply ``key.sub=value`` overrides (values parsed as YAML scalars)."""
+    return load(Config, path, overrides, REFS)
