@@ -1,7 +1,7 @@
 """DINOv2 embedder: transformers ``Dinov2Model`` image embeddings, unit length, for the optional
 ``importance_dino`` quality stage (a second image metric beside CLIP's).
 
-It answers the CLIP scorer's request type with images only (model_wrappers/clip_types.py): identical images
+It answers the CLIP scorer's request type with images only (model_wrappers/types.py EmbedRequest): identical images
 of a batch (same bytes) are embedded once. The embedding is ``pooler_output``: the CLS token of the final
 layer-normed hidden state.
 """

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from configs.schema import SamConfig
+from configs.schema import ConfigError, SamConfig
 from model_wrappers.base import Handler
 from model_wrappers.locate import ModelRef
 from model_wrappers.types import MaskProposal, SegmentRequest
@@ -96,6 +96,12 @@ class SamHandler(Handler):
     family = "sam"
     requires = ("torch", "torchvision", "segment_anything")
     cfg: SamConfig
+
+    def __init__(self, cfg: SamConfig):
+        super().__init__(cfg)
+        if cfg.model_type not in SAM_ARCHS:  # the architectures are this file's knowledge: checked here
+            raise ConfigError(f"masks.sam.model_type: {cfg.model_type!r} is not allowed; choose one of "
+                              f"{', '.join(SAM_ARCHS)}")
 
     def model_refs(self) -> list[ModelRef]:
         published = SAM_ARCHS[self.cfg.model_type]["file"]

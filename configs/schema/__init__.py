@@ -11,21 +11,17 @@ path and model keys) and the re-exports, so every name is imported from ``config
 - base.py: ConfigError, the checks (_choice, _range, _placeholders), is_local_model, ModelConfig;
 - source.py: SourceConfig, PATH_KEYS, PATH_WORDS;
 - image.py: FetchConfig, ImageConfig;
-- models.py: the ModelConfig sections (SamConfig ... DinoConfig), FewShot, PIPE_FEW_SHOT, SAM_TYPES;
+- models.py: the ModelConfig sections (SamConfig ... DinoConfig), FewShot, PIPE_FEW_SHOT;
 - stages.py: the stage sections (MasksConfig ... OutputConfig), QUALITY_STAGES, QUALITY_OPTIONAL.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# The private helpers (_build ... _resolve_model_paths, _REPR ... _placeholders) were importable from
-# configs.schema before the split and still are; the two _resolve_* now take a RefKeys.
-from configs.loader import (RefKeys, _build, _build_item, _coerce, _coerce_tuple, _merge,  # noqa: F401
-                            _resolve_model_paths, _resolve_paths, dump_yaml, load, to_dict)
-from configs.schema.base import (_REPR, DEVICE, DTYPES, HUB_ID, ConfigError, ModelConfig, _choice,  # noqa: F401
-                                 _placeholders, _range, _show, is_local_model, model_keys)
+from configs.loader import RefKeys, dump_yaml, load, to_dict
+from configs.schema.base import DEVICE, DTYPES, HUB_ID, ConfigError, ModelConfig, is_local_model, model_keys
 from configs.schema.image import FetchConfig, ImageConfig
-from configs.schema.models import (PIPE_FEW_SHOT, SAM_TYPES, ClipConfig, DiffusionConfig, DinoConfig, FewShot,
+from configs.schema.models import (PIPE_FEW_SHOT, ClipConfig, DiffusionConfig, DinoConfig, FewShot,
                                    GroundingConfig, LlmConfig, SamConfig, VlmConfig)
 from configs.schema.source import PATH_KEYS, PATH_WORDS, SourceConfig
 from configs.schema.stages import (QUALITY_OPTIONAL, QUALITY_STAGES, BrushConfig, DescribeConfig, FilterConfig,
@@ -33,7 +29,7 @@ from configs.schema.stages import (QUALITY_OPTIONAL, QUALITY_STAGES, BrushConfig
 
 __all__ = [
     "Config", "ConfigError", "load_config", "dump_yaml", "to_dict", "MODEL_KEYS", "PATH_KEYS", "PATH_WORDS",
-    "is_local_model", "ModelConfig", "DEVICE", "DTYPES", "HUB_ID", "SAM_TYPES", "QUALITY_STAGES",
+    "is_local_model", "ModelConfig", "DEVICE", "DTYPES", "HUB_ID", "QUALITY_STAGES",
     "QUALITY_OPTIONAL", "PIPE_FEW_SHOT", "FewShot", "SourceConfig", "FetchConfig", "ImageConfig", "SamConfig",
     "GroundingConfig", "DiffusionConfig", "VlmConfig", "LlmConfig", "ClipConfig", "DinoConfig", "BrushConfig",
     "MasksConfig", "FilterConfig", "RemovalConfig", "DescribeConfig", "InstructionsConfig", "QualityConfig",

@@ -15,7 +15,7 @@ import string
 from dataclasses import dataclass
 from typing import ClassVar, Iterator, get_type_hints
 
-from configs.errors import _REPR, ConfigError, _show  # noqa: F401 - _REPR: importable from configs.schema
+from configs.errors import ConfigError, _show  # noqa: F401 - ConfigError: raised by every section
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -11,14 +11,13 @@ from typing import ClassVar
 
 from configs.schema.base import HUB_ID, ConfigError, ModelConfig, _choice, _placeholders, _range, is_local_model
 
-SAM_TYPES = ("vit_h", "vit_l", "vit_b", "vit_tiny")   # model_wrappers/sam_auto.py SAM_ARCHS
 
 
 @dataclass(frozen=True)
 class SamConfig(ModelConfig):
     """SAM automatic masks (segment-anything SamAutomaticMaskGenerator); ``model`` is the .pth checkpoint."""
     _KEY: ClassVar[str] = "masks.sam"
-    model_type: str = "vit_h"       # vit_h | vit_l | vit_b | vit_tiny (a 2-layer stand-in for tests)
+    model_type: str = "vit_h"       # a model_wrappers/sam.py SAM_ARCHS key (checked when the handler is built)
     points_per_side: int = 32
     points_per_batch: int = 64
     pred_iou_thresh: float = 0.88
@@ -28,7 +27,6 @@ class SamConfig(ModelConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        _choice("masks.sam.model_type", self.model_type, SAM_TYPES)
         _range("masks.sam.points_per_side", self.points_per_side, 1, 256)
         _range("masks.sam.points_per_batch", self.points_per_batch, 1, 4096)
         for name in ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh"):

@@ -46,7 +46,6 @@ def test_local_model_paths_in_a_yaml_file_are_relative_to_it(tmp_path):
     ("removal.diffusion.size=100", ["removal.diffusion.size", "multiple of 8"]),
     ("removal.diffusion.negative_prompt=a {klass}", ["removal.diffusion.negative_prompt", "{klass}", "{a_class}"]),
     ("describe.vlm.prompt=the {caption}", ["describe.vlm.prompt", "{caption}"]),
-    ("masks.sam.model_type=vit_x", ["masks.sam.model_type", "vit_h"]),
     ("masks.sam.pred_iou_thresh=1.5", ["masks.sam.pred_iou_thresh", "0.0 to 1.0"]),
     ("masks.grounding.box_thresh=0.3", ["masks.grounding.box_thresh", "box_threshold"]),
     ("masks.grounding.prompts=[a.b]", ["masks.grounding.prompts", "dots"]),
@@ -73,3 +72,13 @@ def test_grounded_sam_needs_prompts_unless_they_come_from_the_image():
     with pytest.raises(ConfigError, match="masks.grounding.prompts"):
         load_config(DEMO_CONFIG, ["masks.kind=grounded_sam"])
     assert load_config(DEMO_CONFIG, ["masks.kind=grounded_sam", "masks.grounding.prompt_source=categories"])
+
+
+def test_an_unknown_sam_architecture_stops_the_run_before_any_work():
+    """The SAM architectures are model_wrappers/sam.py's knowledge: the handler, built before any work by
+    ``build`` and ``check``, refuses a model_type it does not know."""
+    from pipelines.chain import model_handlers
+    with pytest.raises(ConfigError) as e:
+        model_handlers(load_config(DEMO_CONFIG, ["masks.kind=sam", "masks.sam.model_type=vit_x"]))
+    assert "masks.sam.model_type" in str(e.value) and "vit_h" in str(e.value) and "vit_tiny" in str(e.value)
+

@@ -143,7 +143,7 @@ def test_a_set_value_is_safe_loaded(tmp_path):
 # ---- model code: remote code and pickled checkpoints ------------------------------------------------------
 def _project_calls(folders=("model_wrappers", "transforms", "pipelines", "configs")):
     for folder in folders:
-        for path in sorted(glob.glob(os.path.join(ROOT, folder, "*.py"))):
+        for path in sorted(glob.glob(os.path.join(ROOT, folder, "**", "*.py"), recursive=True)):
             tree = ast.parse(open(path).read(), path)
             for node in ast.walk(tree):
                 if isinstance(node, ast.Call):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from configs.schema import SAM_TYPES, LlmConfig, load_config
+from configs.schema import LlmConfig, load_config
 from model_wrappers.base import resolve_device, resolve_dtype, run_isolated
 from model_wrappers.grounded_sam import match_label, prompt_text, top_boxes
 from model_wrappers.diffusion import model_hw, to_uint8
@@ -70,8 +70,10 @@ def test_uncached_hub_ids_block_only_when_offline(monkeypatch):
     assert row.blocking and "instructions.llm.model" in row.line()
 
 
-def test_sam_architectures_are_the_config_choices():
-    assert set(SAM_ARCHS) == set(SAM_TYPES)
+def test_every_sam_architecture_is_accepted_by_the_handler():
+    from model_wrappers.sam import SamHandler
+    for arch in SAM_ARCHS:
+        assert SamHandler(load_config(None, [f"masks.sam.model_type={arch}"]).masks.sam).cfg.model_type == arch
 
 
 def test_sam_checkpoints_are_read_without_unpickling_objects(tmp_path):
