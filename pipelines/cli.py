@@ -66,12 +66,12 @@ def add_report(sub) -> None:
 
 def run_report(args, extra) -> None:
     _no_extra(extra)
-    from pipelines.outputs import require_output
+    from pipelines.outputs import output_format, require_output
     from pipelines.report import format_funnel, write_card, write_report
     require_output(args.output)
     report = write_report(args.output)
     write_card(args.output)
-    print(format_funnel(report))
+    print(format_funnel(report, output_format(args.output).card.unit))
 
 
 def add_preview(sub) -> None:

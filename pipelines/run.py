@@ -22,6 +22,7 @@ from pipelines.plan import FOLDER as PLAN_FOLDER, write_plan
 from pipelines.progress import Progress
 from pipelines.report import format_funnel, write_card, write_report
 from transforms.core import fileio
+from transforms.formats import FORMATS
 from transforms.sources import plan_source
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -128,7 +129,7 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
         return {"shards": mine}
     report = write_report(out)
     write_card(out)
-    log(format_funnel(report))
+    log(format_funnel(report, FORMATS[cfg.output.format].card.unit))
     return report
 
 

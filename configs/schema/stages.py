@@ -182,12 +182,48 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
-class OutputConfig:
-    format: str = "pipe"            # pipe (one pair per object) | brushdata (one image, all its masks as RLE)
-    image_format: str = "jpg"       # jpg | png (lossless)
-    jpeg_quality: int = 95
+class ExemplarConfig:
+    """Paint by Example triplets (output.format paint_by_example): the irregular box mask and the reference's
+    augmentation, all drawn from the object's key. Probabilities are per reference; PbE's list: flip 0.5,
+    rotation up to 20 degrees, blur 0.3, elastic 0.3 (colour jitter and perspective added, as the paper lists)."""
+    reference_size: int = 224       # the reference is squeezed to size x size (CLIP image encoder input)
+    min_object_side: int = 16       # a box with a shorter side (output frame, px) is a reject: too small
+    pad: int = 10                   # the reference crop is the box grown by up to pad px (PbE: 10)
+    curve_points: int = 20          # points sampled on each edge's curve (PbE: 20)
+    max_offset: int = 5             # each point moves by 1..max_offset px (PbE: 1-5)
+    bulge: float = 0.1              # each edge bends by up to bulge x its length
+    flip: float = 0.5
+    max_rotation: float = 20.0      # degrees
+    blur: float = 0.3
+    elastic: float = 0.3
+    perspective: float = 0.3
+    colour_jitter: float = 0.8      # probability; strength below
+    jitter_strength: float = 0.2    # brightness/contrast/saturation factors in 1 +- strength
+    seed: int = 0                   # mixed into every key's seed
 
     def __post_init__(self):
-        _choice("output.format", self.format, ("pipe", "brushdata"))   # transforms/formats.py FORMATS
+        _range("output.pbe.reference_size", self.reference_size, 16, 1024)
+        _range("output.pbe.min_object_side", self.min_object_side, 1, 4096)
+        _range("output.pbe.pad", self.pad, 0, 512)
+        _range("output.pbe.curve_points", self.curve_points, 2, 200)
+        _range("output.pbe.max_offset", self.max_offset, 1, 64)
+        _range("output.pbe.bulge", self.bulge, 0.0, 0.5)
+        _range("output.pbe.max_rotation", self.max_rotation, 0.0, 180.0)
+        _range("output.pbe.jitter_strength", self.jitter_strength, 0.0, 0.9)
+        _range("output.pbe.seed", self.seed, 0, 2**31 - 1)
+        for key in ("flip", "blur", "elastic", "perspective", "colour_jitter"):
+            _range(f"output.pbe.{key}", getattr(self, key), 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    format: str = "pipe"            # pipe (one pair per object) | brushdata (one image, all its masks as RLE)
+    #                                 | paint_by_example (image, irregular box mask, augmented reference)
+    image_format: str = "jpg"       # jpg | png (lossless)
+    jpeg_quality: int = 95
+    pbe: ExemplarConfig = field(default_factory=ExemplarConfig)
+
+    def __post_init__(self):
+        _choice("output.format", self.format, ("pipe", "brushdata", "paint_by_example"))   # formats FORMATS
         _choice("output.image_format", self.image_format, ("jpg", "png"))
         _range("output.jpeg_quality", self.jpeg_quality, 1, 100)

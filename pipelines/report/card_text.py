@@ -81,7 +81,9 @@ def recipe(facts: dict) -> str:
                               if not isinstance(v, (dict, list))) if sec else "-"]
             for stage in [r["stage"] for r in facts["report"]["stages"]]
             for sec in [SECTIONS.get(stage)]]
-    kinds = ", ".join(f"{sec}.kind `{v['kind']}`" for sec, v in cfg.items() if isinstance(v, dict) and "kind" in v)
+    ran = {SECTIONS.get(r["stage"]) for r in facts["report"]["stages"]}   # a format's tail drops some stages
+    kinds = ", ".join(f"{sec}.kind `{v['kind']}`" for sec, v in cfg.items()
+                      if isinstance(v, dict) and "kind" in v and sec in ran)
     models = ("Models as the pairs' metadata records them (what ran):\n\n" + table(
         ["recorded at", "model", "revision"], [[m["where"], m["id"], m["revision"] or "-"] for m in facts["models"]])
         if facts["models"] else "No model is recorded in the pairs' metadata.") + f"\n\nStage kinds: {kinds}."

@@ -46,9 +46,10 @@ def funnel(stats: list[dict]) -> dict:
             "lost_images": sorted(lost), "stages": rows}
 
 
-def format_funnel(report: dict) -> str:
+def format_funnel(report: dict, unit: str = "pairs") -> str:
+    """The funnel as text; ``unit`` is what the output format writes (its card's plural noun)."""
     lines = [f"funnel: {report['images_in']} images in, {report['images_rejected']} rejected, "
-             f"{report['candidates']} candidates, {report['pairs']} pairs written "
+             f"{report['candidates']} candidates, {report['pairs']} {unit} written "
              f"({report['shards_done']}/{report['shards_planned']} shards)",
              f"  {'stage':<14} {'in':>8} {'kept':>8}  dropped"]
     for row in report["stages"]:

@@ -96,7 +96,7 @@ def test_every_variant_is_covered():
     assert set(SOURCE_INPUTS) == set(SOURCES)
     assert set(MASKER_SETS) == set(MASKERS)
     assert set(REMOVER_SETS) == set(REMOVERS)
-    assert set(FORMATS) == {"pipe", "brushdata"}  # each is built below
+    assert set(FORMATS) == {"pipe", "brushdata", "paint_by_example"}  # each is built below
 
 
 def _run(step, rec, section):
@@ -206,5 +206,7 @@ def test_every_format_writes_what_its_card_declares_and_datasets_reads_it(tmp_pa
     for row in ds:
         assert all(row[m] is not None for m in declared), {m: row[m] is None for m in declared}
         assert row["json"] and row["json"]["image_id"] if name == "brushdata" else row["json"]["source"]
+        if name == "paint_by_example":   # the reference decodes at its size; mask and photo share a frame
+            assert row["reference.jpg"].size == (224, 224) and list(row["mask.png"].size) == row["json"]["size_hw"][::-1]
     view = fmt.view(samples[0])
     assert {"source", "target", "mask"} <= set(view["images"]) and view["key"] == samples[0]["__key__"]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from transforms.formats.base import OutputFormat
 from transforms.formats.brushdata import BRUSHDATA
+from transforms.formats.paint_by_example import PAINT_BY_EXAMPLE
 from transforms.formats.pipe import PIPE
 
 FORMATS: dict[str, OutputFormat] = {
     "pipe": PIPE,
     "brushdata": BRUSHDATA,
+    "paint_by_example": PAINT_BY_EXAMPLE,
 }
