@@ -23,6 +23,7 @@ from pipelines.progress import Progress
 from pipelines.report import format_funnel, write_card, write_report
 from transforms.core import fileio
 from transforms.formats import FORMATS
+from transforms.maskers import PLANNERS
 from transforms.sources import plan_source
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -109,6 +110,8 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     stage_chain(cfg)  # registry names checked before any work
     require_models(cfg, log)
     shards = plan_source(cfg.source)
+    if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
+        shards = PLANNERS[cfg.masks.kind](shards, cfg)
     prepare_output(cfg, out)
     todo = write_plan(out, shards, part)
     clear_stale_tmp(out, todo)

@@ -24,9 +24,9 @@ from configs.schema.image import FetchConfig, ImageConfig
 from configs.schema.models import (PIPE_FEW_SHOT, ClipConfig, DiffusionConfig, DinoConfig, FewShot,
                                    GroundingConfig, LlmConfig, SamConfig, VlmConfig)
 from configs.schema.source import PATH_KEYS, PATH_WORDS, SourceConfig
-from configs.schema.stages import (QUALITY_OPTIONAL, QUALITY_STAGES, BrushConfig, DescribeConfig, ExemplarConfig,
-                                   FilterConfig, InstructionsConfig, MasksConfig, OutputConfig, QualityConfig,
-                                   RemovalConfig)
+from configs.schema.stages import (QUALITY_OPTIONAL, QUALITY_STAGES, BorrowConfig, BrushConfig, DescribeConfig,
+                                   ExemplarConfig, FilterConfig, InstructionsConfig, MasksConfig, OutputConfig,
+                                   QualityConfig, RemovalConfig)
 
 __all__ = [
     "Config", "ConfigError", "load_config", "dump_yaml", "to_dict", "MODEL_KEYS", "PATH_KEYS", "PATH_WORDS",
@@ -34,7 +34,7 @@ __all__ = [
     "QUALITY_OPTIONAL", "PIPE_FEW_SHOT", "FewShot", "SourceConfig", "FetchConfig", "ImageConfig", "SamConfig",
     "GroundingConfig", "DiffusionConfig", "VlmConfig", "LlmConfig", "ClipConfig", "DinoConfig", "BrushConfig",
     "MasksConfig", "FilterConfig", "RemovalConfig", "DescribeConfig", "InstructionsConfig", "QualityConfig",
-    "OutputConfig", "ExemplarConfig",
+    "OutputConfig", "ExemplarConfig", "BorrowConfig",
 ]
 
 

@@ -41,12 +41,33 @@ class BrushConfig:
 
 
 @dataclass(frozen=True)
+class BorrowConfig:
+    """BrushData-v2 (BrushEdit): images with a clean background, each paired with a mask it does not own: an
+    object shape from another image of the run (source: objects) or a random brush mask (source: brush)."""
+    source: str = "objects"         # objects (another image's annotated object, scaled and placed) | brush
+    max_object_share: float = 0.1   # clean: the image's own objects cover less than this share of the frame
+    max_objects: int = 0            # ... or it has at most this many objects (0: only the share counts)
+    min_area_ratio: float = 0.05    # a borrowed shape is scaled to cover this to max_area_ratio of the frame
+    max_area_ratio: float = 0.3
+    seed: int = 0                   # mixed into every key's seed (donor choice, scale, place)
+
+    def __post_init__(self):
+        _choice("masks.borrowed.source", self.source, ("objects", "brush"))
+        _range("masks.borrowed.max_object_share", self.max_object_share, 0.0, 1.0)
+        _range("masks.borrowed.max_objects", self.max_objects, 0, 10**6)
+        _range("masks.borrowed.min_area_ratio", self.min_area_ratio, 0.0001, 1.0)
+        _range("masks.borrowed.max_area_ratio", self.max_area_ratio, self.min_area_ratio, 1.0)
+        _range("masks.borrowed.seed", self.seed, 0, 2**31 - 1)
+
+
+@dataclass(frozen=True)
 class MasksConfig:
     kind: str = "annotations"       # see transforms/propose.py MASKERS
     unlabelled_class: str = "object"  # class name of model masks that carry no label (SAM automatic)
     sam: SamConfig = field(default_factory=SamConfig)
     grounding: GroundingConfig = field(default_factory=GroundingConfig)
     brush: BrushConfig = field(default_factory=BrushConfig)
+    borrowed: BorrowConfig = field(default_factory=BorrowConfig)
 
     def __post_init__(self):
         g = self.grounding

@@ -47,7 +47,7 @@ IMPORTED = ("BrushConfig", "ClipConfig", "Config", "ConfigError", "DescribeConfi
             "ModelConfig", "PATH_KEYS", "PATH_WORDS", "QualityConfig", "RemovalConfig", "SamConfig",
             "SourceConfig", "VlmConfig", "dump_yaml", "is_local_model", "load_config", "to_dict", "MODEL_KEYS",
             "OutputConfig", "MasksConfig", "FewShot", "PIPE_FEW_SHOT", "QUALITY_STAGES", "QUALITY_OPTIONAL",
-            "DEVICE", "DTYPES", "HUB_ID", "ExemplarConfig")
+            "DEVICE", "DTYPES", "HUB_ID", "ExemplarConfig", "BorrowConfig")
 
 
 def test_every_public_name_is_importable_from_configs_schema():

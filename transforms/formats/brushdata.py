@@ -94,11 +94,21 @@ def segmentation(candidates: list[Candidate]) -> dict:
     }
 
 
+def borrowed_origin(meta: dict) -> dict:
+    """BrushData-v2 (masks.kind borrowed): where the mask came from, as flat keys; {} for other maskers."""
+    origin = meta.get("masks", {}).get("from")
+    if origin is None:
+        return {}
+    return {"mask_source": origin["source"], "mask_from_image": origin.get("image_key", ""),
+            "mask_from_ann_id": origin.get("ann_id", ""), "mask_from_class": origin.get("class_name", ""),
+            "mask_scale": float(origin.get("scale", 1.0)), "mask_xy": origin.get("xy", [0, 0])}
+
+
 def sample_metadata(rec: ImageRecord, candidates: list[Candidate]) -> dict:
     """KEY.json: flat and the same keys for every sample (HF datasets infers one schema per dataset)."""
     first = candidates[0].meta
     models = first.get("models", {}).get("masks", [])
-    return {"key": rec.key, "dataset": str(rec.meta.get("dataset", "")), "image_id": rec.source_id,
+    return {**borrowed_origin(first), "key": rec.key, "dataset": str(rec.meta.get("dataset", "")), "image_id": rec.source_id,
             "file_name": str(rec.meta.get("file_name", "")), "url": str(rec.meta.get("url", "")),
             "licence": str(rec.meta.get("licence", "")), "licence_url": str(rec.meta.get("licence_url", "")),
             "orig_height": int(rec.orig_hw[0]), "orig_width": int(rec.orig_hw[1]),

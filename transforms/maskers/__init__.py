@@ -8,6 +8,7 @@ The filter stage that follows every masker (area, border, connectivity, ...) is 
 from __future__ import annotations
 
 from transforms.maskers.annotations import propose_from_annotations
+from transforms.maskers.borrowed import plan_donors, propose_borrowed
 from transforms.maskers.brush import propose_brush
 from transforms.maskers.grounded_sam import GROUNDED_SAM
 from transforms.maskers.sam import SAM
@@ -17,4 +18,11 @@ MASKERS = {
     "brush": propose_brush,
     "sam": SAM,
     "grounded_sam": GROUNDED_SAM,
+    "borrowed": propose_borrowed,
+}
+
+# Maskers that need to see the whole plan before any image is read (``fn(shards, cfg) -> shards``): run once,
+# where the plan is made, so every worker reads the same choices from the plan files.
+PLANNERS = {
+    "borrowed": plan_donors,
 }
