@@ -151,7 +151,9 @@ def _assert_files_agree(out: str, report: dict) -> None:
     assert len(keys) == len(set(keys)), "a key has more than one outcome"
     planned = {e.key for k in planned_shards(out) for e in read_entries(out, k)}
     assert len(planned) == report["images_in"]
-    expanded = {r["image_key"] for r in cand_rows} | {json.loads(s["json"])["image_key"] for s in pairs.values()}
+    # a BrushData sample is one image: its key is the image's (its json has no image_key)
+    expanded = {r["image_key"] for r in cand_rows} | {json.loads(s["json"]).get("image_key", key)
+                                                      for key, s in pairs.items()}
     rejected = {r["key"] for r in image_rows}
     assert rejected | expanded == planned, "an image with no outcome, or an outcome with no image"
     by_reason = collections.Counter((r["level"], f"{r['stage']}/{r['reason']}") for r in rows)

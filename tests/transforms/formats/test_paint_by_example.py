@@ -15,6 +15,7 @@ import webdataset as wds
 from PIL import Image
 
 from configs.schema import ConfigError, ExemplarConfig, load_config
+from faults.kit import assert_accounting
 from helpers import DEMO_CONFIG, DEMO_DATA, ROOT, write_openimages
 from pipelines.run import run_build
 from transforms.core.records import Candidate, Reject
@@ -102,6 +103,7 @@ def test_demo_build_every_object_ends_as_a_triplet_or_a_reject_and_reruns_byte_i
             "output.pbe.min_object_side=12"]
     out = str(tmp_path / "a")
     report = run_build(load_config(DEMO_CONFIG, sets), out, [], log=lambda *_: None)
+    assert_accounting(out, report)
     samples, rejects = _read(out)
     coco = json.load(open(os.path.join(DEMO_DATA, "instances.json")))
     image_rejected = {r["image_key"] for r in rejects if r["level"] == "image"}

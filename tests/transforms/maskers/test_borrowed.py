@@ -11,6 +11,7 @@ import pytest
 import webdataset as wds
 
 from configs.schema import ConfigError, load_config
+from faults.kit import assert_accounting
 from helpers import DEMO_DATA, ROOT, circle_polygon, write_coco
 from pipelines.run import run_build
 from transforms.formats.brushdata import union_mask
@@ -80,6 +81,7 @@ def test_the_recipe_builds_every_image_once_with_the_origin_and_the_same_bytes_o
     sets = [*SMALL, "masks.borrowed.max_object_share=0.6", "source.shard_size=3"]
     out, again = str(tmp_path / "a"), str(tmp_path / "b")
     report = run_build(load_config(V2, sets), out, [], log=lambda *_: None)
+    assert_accounting(out, report)
     samples = _samples(out)
     rejects = pq.read_table(sorted(glob.glob(f"{out}/rejects/*.parquet"))).to_pylist()
     assert report["images_in"] == 7 == len(samples) + len(rejects) and report["lost_images"] == []
