@@ -8,6 +8,7 @@ from model_wrappers.base import Handler
 from model_wrappers.clip import ClipHandler
 from model_wrappers.dino import DinoHandler
 from model_wrappers.grounded_sam import GroundedSamHandler
+from model_wrappers.diffedit import DiffEditHandler
 from model_wrappers.diffusion import DiffusionHandler
 from model_wrappers.llm import LlmHandler
 from model_wrappers.locate import Location, ModelRef, hub_offline, locate
@@ -18,6 +19,7 @@ HANDLERS: dict[str, type[Handler]] = {
     "sam": SamHandler,
     "grounded_sam": GroundedSamHandler,
     "diffusion": DiffusionHandler,
+    "diffedit": DiffEditHandler,
     "vlm": VlmHandler,
     "llm": LlmHandler,
     "clip": ClipHandler,

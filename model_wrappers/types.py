@@ -27,6 +27,17 @@ class MaskProposal:
 
 
 @dataclass(slots=True)
+class DiffEditRequest:
+    """DiffEdit masks for ``image`` (HxWx3 uint8 RGB): one per (label, query prompt, reference prompt), all from
+    the same ``seed``'s noise draws. The answer is one ``MaskProposal`` per label (HxW bool, maybe empty)."""
+    image: np.ndarray
+    labels: tuple[str, ...]
+    queries: tuple[str, ...]
+    references: tuple[str, ...]
+    seed: int
+
+
+@dataclass(slots=True)
 class InpaintRequest:
     """Repaint ``mask`` (HxW bool) of ``image`` (HxWx3 uint8 RGB) once per seed."""
     image: np.ndarray

@@ -95,14 +95,15 @@ def build_hf_sam(folder: str) -> str:
     return folder
 
 
-def build_sd_inpainting(folder: str) -> str:
-    """StableDiffusionInpaintPipeline at 64 px (8x8 latents), no safety checker."""
+def _sd_parts(in_channels: int) -> dict:
+    """A tiny Stable Diffusion's components (64 px, 8x8 latents); UNet in_channels 9 (inpainting) or 4."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=9,
-                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=8,
+                                in_channels=in_channels, out_channels=4,
+                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
                                 up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
                                 attention_head_dim=4, norm_num_groups=8)
     vae = AutoencoderKL(block_out_channels=[16, 32], in_channels=3, out_channels=3, latent_channels=4,
@@ -115,9 +116,21 @@ def build_sd_inpainting(folder: str) -> str:
                                         vocab_size=len(vocab), max_position_embeddings=77))
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               clip_sample=False, set_alpha_to_one=False, steps_offset=1)
-    StableDiffusionInpaintPipeline(unet=unet, vae=vae, text_encoder=text, tokenizer=tok, scheduler=scheduler,
-                                   safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False).save_pretrained(folder)
+    return {"unet": unet, "vae": vae, "text_encoder": text, "tokenizer": tok, "scheduler": scheduler,
+            "safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
+
+
+def build_sd_inpainting(folder: str) -> str:
+    """StableDiffusionInpaintPipeline at 64 px (8x8 latents), no safety checker."""
+    from diffusers import StableDiffusionInpaintPipeline
+    StableDiffusionInpaintPipeline(**_sd_parts(9)).save_pretrained(folder)
+    return folder
+
+
+def build_sd_text2img(folder: str) -> str:
+    """A text-to-image StableDiffusionPipeline at 64 px (UNet in_channels 4): DiffEdit's model."""
+    from diffusers import StableDiffusionPipeline
+    StableDiffusionPipeline(**_sd_parts(4)).save_pretrained(folder)
     return folder
 
 
@@ -204,7 +217,7 @@ def build_dino(folder: str) -> str:
 
 BUILDERS = {
     "sam": build_sam_checkpoint, "grounding_dino": build_grounding_dino, "hf_sam": build_hf_sam,
-    "sd": build_sd_inpainting, "blip": build_blip, "llava": build_llava, "llm": build_llm,
+    "sd": build_sd_inpainting, "sd_t2i": build_sd_text2img, "blip": build_blip, "llava": build_llava, "llm": build_llm,
     "clip": build_clip, "dino": build_dino,
 }
 

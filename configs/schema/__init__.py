@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from configs.loader import RefKeys, dump_yaml, load, to_dict
 from configs.schema.base import DEVICE, DTYPES, HUB_ID, ConfigError, ModelConfig, is_local_model, model_keys
 from configs.schema.image import FetchConfig, ImageConfig
-from configs.schema.models import (PIPE_FEW_SHOT, ClipConfig, DiffusionConfig, DinoConfig, FewShot,
+from configs.schema.models import (PIPE_FEW_SHOT, ClipConfig, DiffEditConfig, DiffusionConfig, DinoConfig, FewShot,
                                    GroundingConfig, LlmConfig, SamConfig, VlmConfig)
 from configs.schema.source import PATH_KEYS, PATH_WORDS, SourceConfig
 from configs.schema.stages import (QUALITY_OPTIONAL, QUALITY_STAGES, BorrowConfig, BrushConfig, DescribeConfig,
@@ -34,7 +34,7 @@ __all__ = [
     "QUALITY_OPTIONAL", "PIPE_FEW_SHOT", "FewShot", "SourceConfig", "FetchConfig", "ImageConfig", "SamConfig",
     "GroundingConfig", "DiffusionConfig", "VlmConfig", "LlmConfig", "ClipConfig", "DinoConfig", "BrushConfig",
     "MasksConfig", "FilterConfig", "RemovalConfig", "DescribeConfig", "InstructionsConfig", "QualityConfig",
-    "OutputConfig", "ExemplarConfig", "BorrowConfig",
+    "OutputConfig", "ExemplarConfig", "BorrowConfig", "DiffEditConfig",
 ]
 
 

@@ -86,6 +86,40 @@ class DiffusionConfig(ModelConfig):
 
 
 @dataclass(frozen=True)
+class DiffEditConfig(ModelConfig):
+    """DiffEdit masks (Couairon et al., arXiv 2210.11427) from a text-to-image diffusion model (SD 1.5/2.1 class):
+    the image is encoded, noised to ``strength`` ``noise_draws`` times, and the UNet's noise predictions under a
+    query prompt (naming the object) and a reference prompt (without it) are contrasted; the mean absolute
+    difference is clamped at ``clamp_ratio`` x its mean, normalised to [0, 1] and thresholded (diffusers'
+    generate_mask defaults: 10 draws, strength 0.5, ratio 3, threshold 0.5)."""
+    _KEY: ClassVar[str] = "masks.diffedit"
+    model: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    size: int = 512                 # long side the model runs at (multiple of 8)
+    noise_draws: int = 10
+    strength: float = 0.5           # noise level: the share of the training timesteps
+    clamp_ratio: float = 3.0
+    threshold: float = 0.5
+    query_prompt: str = "a photo of a {class}"     # placeholders {class}, {caption}
+    reference_prompt: str = "a photo"               # placeholders {class}, {caption}, {caption_without}
+    caption_prompts: bool = True    # a caption naming the class: query = the caption, reference = it without the class
+    max_classes: int = 8            # classes per image (the source's order)
+    seed: int = 0                   # mixed into every key's seed (the noise draws)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.size < 64 or self.size % 8:
+            raise ConfigError(f"masks.diffedit.size: {self.size!r} must be a multiple of 8, at least 64")
+        _range("masks.diffedit.noise_draws", self.noise_draws, 1, 256)
+        _range("masks.diffedit.strength", self.strength, 0.01, 1.0)
+        _range("masks.diffedit.clamp_ratio", self.clamp_ratio, 0.1, 100.0)
+        _range("masks.diffedit.threshold", self.threshold, 0.0, 0.999)
+        _range("masks.diffedit.max_classes", self.max_classes, 1, 256)
+        _range("masks.diffedit.seed", self.seed, 0, 2**31 - 1)
+        _placeholders("masks.diffedit.query_prompt", self.query_prompt, ("class", "caption"))
+        _placeholders("masks.diffedit.reference_prompt", self.reference_prompt, ("class", "caption", "caption_without"))
+
+
+@dataclass(frozen=True)
 class VlmConfig(ModelConfig):
     """VLM description of the object on PIPE's object-only view (chat VLMs and BLIP-class captioners)."""
     _KEY: ClassVar[str] = "describe.vlm"

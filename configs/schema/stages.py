@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from configs.schema.base import ConfigError, _choice, _placeholders, _range, _show
-from configs.schema.models import (ClipConfig, DiffusionConfig, DinoConfig, GroundingConfig, LlmConfig, SamConfig,
-                                   VlmConfig)
+from configs.schema.models import (ClipConfig, DiffEditConfig, DiffusionConfig, DinoConfig, GroundingConfig,
+                                   LlmConfig, SamConfig, VlmConfig)
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class MasksConfig:
     grounding: GroundingConfig = field(default_factory=GroundingConfig)
     brush: BrushConfig = field(default_factory=BrushConfig)
     borrowed: BorrowConfig = field(default_factory=BorrowConfig)
+    diffedit: DiffEditConfig = field(default_factory=DiffEditConfig)
 
     def __post_init__(self):
         g = self.grounding

@@ -14,6 +14,7 @@ from helpers import ROOT
 
 # The hand-kept list MODEL_KEYS was before it was derived from Config (configs/schema/base.py model_keys).
 MODEL_KEYS_BEFORE = ("masks.sam.model", "masks.grounding.model", "masks.grounding.sam_model",
+                     "masks.diffedit.model",   # issue 19: DiffEdit masks
                      "removal.diffusion.model", "describe.vlm.model", "instructions.llm.model", "quality.clip.model",
                      "quality.dino.model")
 
@@ -36,7 +37,7 @@ def _model_sections(cls=Config, prefix=""):
 def test_every_model_section_names_its_place_in_the_config():
     """``_KEY`` words the section's messages; it must be where the section sits in Config."""
     sections = dict(_model_sections())
-    assert len(sections) == 7
+    assert len(sections) == 8
     for key, cls in sections.items():
         assert cls._KEY == key, cls.__name__
 
@@ -47,7 +48,7 @@ IMPORTED = ("BrushConfig", "ClipConfig", "Config", "ConfigError", "DescribeConfi
             "ModelConfig", "PATH_KEYS", "PATH_WORDS", "QualityConfig", "RemovalConfig", "SamConfig",
             "SourceConfig", "VlmConfig", "dump_yaml", "is_local_model", "load_config", "to_dict", "MODEL_KEYS",
             "OutputConfig", "MasksConfig", "FewShot", "PIPE_FEW_SHOT", "QUALITY_STAGES", "QUALITY_OPTIONAL",
-            "DEVICE", "DTYPES", "HUB_ID", "ExemplarConfig", "BorrowConfig")
+            "DEVICE", "DTYPES", "HUB_ID", "ExemplarConfig", "BorrowConfig", "DiffEditConfig")
 
 
 def test_every_public_name_is_importable_from_configs_schema():

@@ -84,7 +84,8 @@ MASKER_SETS = {
     "grounded_sam": ["masks.grounding.model={grounding_dino}", "masks.grounding.sam_model={hf_sam}",
                      "masks.grounding.box_threshold=0", "masks.grounding.text_threshold=0",
                      "masks.grounding.max_boxes=2", "masks.grounding.prompt_source=categories"],
-    "borrowed": ["masks.borrowed.max_object_share=1"],   # the first demo photo is busy; keep it here
+    "borrowed": ["masks.borrowed.max_object_share=1"],
+    "diffedit": ["masks.diffedit.model={sd_t2i}", "masks.diffedit.size=64", "masks.diffedit.noise_draws=2"],   # the first demo photo is busy; keep it here
 }
 REMOVER_SETS = {
     "opencv": [],

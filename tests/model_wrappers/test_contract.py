@@ -15,8 +15,8 @@ from configs.schema import load_config
 from model_wrappers.base import ModelLoadError
 from model_wrappers.types import Embeddings, EmbedRequest
 from model_wrappers.registry import HANDLERS, build_handler
-from model_wrappers.types import (ChatRequest, DescribeRequest, InferenceFailed, InpaintRequest, InpaintResult,
-                                  MaskProposal, SegmentRequest)
+from model_wrappers.types import (ChatRequest, DescribeRequest, DiffEditRequest, InferenceFailed, InpaintRequest,
+                                  InpaintResult, MaskProposal, SegmentRequest)
 
 RNG = np.random.default_rng(0)
 IMAGES = [RNG.integers(0, 255, (64, 80, 3), dtype=np.uint8) for _ in range(3)]
@@ -58,6 +58,13 @@ def check_inpaint(req: InpaintRequest, pred):
     assert not np.array_equal(pred.images[0], pred.images[1]), "different seeds, different candidates"
 
 
+def check_diffedit(req: DiffEditRequest, pred):
+    assert isinstance(pred, list) and [p.label for p in pred] == list(req.labels)
+    for p, query, reference in zip(pred, req.queries, req.references):
+        assert isinstance(p, MaskProposal) and p.mask.dtype == bool and p.mask.shape == req.image.shape[:2]
+        assert p.mask.any() != (query == reference), (query, reference)   # same prompts: no difference, no mask
+
+
 def check_text(req, pred):
     assert isinstance(pred, str)
 
@@ -88,6 +95,10 @@ CASES = {  # family: (config overrides, section, requests, check)
                    "removal.diffusion.batch_size=2"], "removal.diffusion",
                   [InpaintRequest(im, _mask(), "a photo of a background", "an object", (1, 2)) for im in IMAGES],
                   check_inpaint),
+    "diffedit": (["masks.diffedit.model={sd_t2i}", "masks.diffedit.size=64", "masks.diffedit.noise_draws=2",
+                  "masks.diffedit.batch_size=2"], "masks.diffedit",
+                 [DiffEditRequest(im, ("cat", "same"), ("a photo of a cat", "a photo"), ("a photo", "a photo"), i)
+                  for i, im in enumerate(IMAGES)], check_diffedit),
     "vlm": (["describe.vlm.model={blip}", "describe.vlm.max_new_tokens=5", "describe.vlm.batch_size=2"],
             "describe.vlm", [DescribeRequest(im, "describe the apple", "a photo of") for im in IMAGES], check_text),
     "llm": (["instructions.llm.model={llm}", "instructions.llm.max_new_tokens=5", "instructions.llm.batch_size=2"],

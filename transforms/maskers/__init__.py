@@ -10,6 +10,7 @@ from __future__ import annotations
 from transforms.maskers.annotations import propose_from_annotations
 from transforms.maskers.borrowed import plan_donors, propose_borrowed
 from transforms.maskers.brush import propose_brush
+from transforms.maskers.diffedit import DIFFEDIT
 from transforms.maskers.grounded_sam import GROUNDED_SAM
 from transforms.maskers.sam import SAM
 
@@ -19,6 +20,7 @@ MASKERS = {
     "sam": SAM,
     "grounded_sam": GROUNDED_SAM,
     "borrowed": propose_borrowed,
+    "diffedit": DIFFEDIT,
 }
 
 # Maskers that need to see the whole plan before any image is read (``fn(shards, cfg) -> shards``): run once,
