@@ -148,3 +148,21 @@ def test_the_openimages_recipe_builds_triplets_from_segmentations(tmp_path):
     samples, rejects = _read(out)
     assert report["pairs"] == len(samples) == 1 and not rejects
     assert json.loads(samples[0]["json"])["class"] == "person"   # display names in lower case
+
+
+def test_triplets_from_model_masks(tiny, tmp_path):
+    """Objects a model proposes (SAM automatic masks, tiny random model) become triplets the same way."""
+    sets = ["output.format=paint_by_example", "source.limit=1", "image.size=64", "image.min_side=16",
+            "masks.kind=sam", f"masks.sam.model={tiny['sam']}", "masks.sam.model_type=vit_tiny",
+            "masks.sam.points_per_side=4", "masks.sam.pred_iou_thresh=0", "masks.sam.stability_score_thresh=0",
+            "filters.max_border_touch=1", "filters.min_component_share=0", "filters.min_pixels=1",
+            "output.pbe.min_object_side=4", "output.pbe.reference_size=32"]
+    out = str(tmp_path / "out")
+    report = run_build(load_config(DEMO_CONFIG, sets), out, [], log=lambda *_: None)
+    assert_accounting(out, report)
+    samples, _ = _read(out)
+    assert report["pairs"] == len(samples) > 0
+    for s in samples:
+        meta = json.loads(s["json"])
+        assert meta["masks"]["kind"] == "sam" and meta["class"] == "object"
+        assert np.asarray(Image.open(io.BytesIO(s["reference.jpg"]))).shape == (32, 32, 3)
