@@ -78,9 +78,13 @@ def _img(im, alt: str) -> str:
     return f'<img src="{data_uri(im)}" alt="{escape(alt)}" title="{escape(alt)}">'
 
 
+# what a card's three pictures show (PIPE's pairs); a format's view may name its own under "labels"
+LABELS = {"source": "source: object removed", "target": "target: original", "mask": "mask on target"}
+
+
 def pair_card(view: dict) -> str:
-    imgs = "".join(_img(view["images"][n], t) for n, t in
-                   (("source", "source: object removed"), ("target", "target: original"), ("mask", "mask on target")))
+    labels = view.get("labels", LABELS)
+    imgs = "".join(_img(view["images"][n], labels[n]) for n in ("source", "target", "mask"))
     scores = ", ".join(f"{k} {v:.3g}" if isinstance(v, (int, float)) else f"{k} {v}"
                        for k, v in view["scores"].items())
     others = "; ".join(f"{k}: {v}" for k, v in view["instructions"].items() if v != view["instruction"])
@@ -122,11 +126,12 @@ def page(title: str, body: str) -> str:
 
 def report_page(report: dict, views: list[dict]) -> str:
     cards = "".join(pair_card(v) for v in views) or "<p>No pairs yet.</p>"
+    labels = views[0].get("labels", LABELS) if views else LABELS
     return page("inpaint-pairs report", f"""{summary(report)}
 <h2>Funnel</h2>{funnel_chart(report)}<h3>Stage by stage</h3>{funnel_table(report)}
 <h2>Rejects</h2>{reject_table(report)}<p><a href="rejects.html">Examples of every reject reason</a></p>
 <h2>Sample pairs</h2><p><small>{len(views)} of {report['pairs']} pairs, spread over the shards.
-Each: source (object removed) · target (original) · mask on target.</small></p><div id="gallery">{cards}</div>""")
+Each: {escape(" · ".join(labels[n] for n in ("source", "target", "mask")))}.</small></p><div id="gallery">{cards}</div>""")
 
 
 def reject_card(row: dict, picture) -> str:

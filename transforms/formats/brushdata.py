@@ -154,7 +154,8 @@ def brushdata_view(sample: dict, side: int = SIDE) -> dict:
     return {"key": sample["__key__"], "instruction": sample["caption"].decode(), "class": ", ".join(seg["class"]),
             "location": "", "scores": {}, "instructions": {},
             "images": {"source": Image.composite(Image.new("RGB", target.size, "white"), target, mask),
-                       "target": target, "mask": overlay(target, mask)}}
+                       "target": target, "mask": overlay(target, mask)},
+            "labels": {"source": "image, masks blanked", "target": "image", "mask": "masks on the image"}}
 
 
 LOADING = (

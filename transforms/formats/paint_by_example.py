@@ -94,7 +94,9 @@ def pbe_view(sample: dict, side: int = SIDE) -> dict:
     return {"key": sample["__key__"], "instruction": f"reference: {meta.get('class', '')}",
             "class": meta.get("class", ""), "location": "", "scores": meta.get("scores", {}), "instructions": {},
             "images": {"source": thumbnail(member(sample, "reference"), side), "target": target,
-                       "mask": overlay(target, mask)}}
+                       "mask": overlay(target, mask)},
+            "labels": {"source": "reference: augmented object crop", "target": "image (the target)",
+                       "mask": "irregular box mask on the image"}}
 
 
 LOADING = (
