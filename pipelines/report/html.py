@@ -127,11 +127,12 @@ def page(title: str, body: str) -> str:
 def report_page(report: dict, views: list[dict]) -> str:
     cards = "".join(pair_card(v) for v in views) or "<p>No pairs yet.</p>"
     labels = views[0].get("labels", LABELS) if views else LABELS
+    shows = escape(" · ".join(labels[n] for n in ("source", "target", "mask")))
     return page("inpaint-pairs report", f"""{summary(report)}
 <h2>Funnel</h2>{funnel_chart(report)}<h3>Stage by stage</h3>{funnel_table(report)}
 <h2>Rejects</h2>{reject_table(report)}<p><a href="rejects.html">Examples of every reject reason</a></p>
 <h2>Sample pairs</h2><p><small>{len(views)} of {report['pairs']} pairs, spread over the shards.
-Each: {escape(" · ".join(labels[n] for n in ("source", "target", "mask")))}.</small></p><div id="gallery">{cards}</div>""")
+Each: {shows}.</small></p><div id="gallery">{cards}</div>""")
 
 
 def reject_card(row: dict, picture) -> str:

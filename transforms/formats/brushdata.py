@@ -108,7 +108,8 @@ def sample_metadata(rec: ImageRecord, candidates: list[Candidate]) -> dict:
     """KEY.json: flat and the same keys for every sample (HF datasets infers one schema per dataset)."""
     first = candidates[0].meta
     models = first.get("models", {}).get("masks", [])
-    return {**borrowed_origin(first), "key": rec.key, "dataset": str(rec.meta.get("dataset", "")), "image_id": rec.source_id,
+    return {**borrowed_origin(first), "key": rec.key, "dataset": str(rec.meta.get("dataset", "")),
+            "image_id": rec.source_id,
             "file_name": str(rec.meta.get("file_name", "")), "url": str(rec.meta.get("url", "")),
             "licence": str(rec.meta.get("licence", "")), "licence_url": str(rec.meta.get("licence_url", "")),
             "orig_height": int(rec.orig_hw[0]), "orig_width": int(rec.orig_hw[1]),
