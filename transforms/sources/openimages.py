@@ -1,4 +1,4 @@
-"""``openimages``: Open Images V7 instance segmentations (the PIPE paper's third source).
+"""``openimages``: Open Images V7 instance segmentations (the PIPE paper's third source), or its boxes.
 
 Inputs: ``source.annotations`` the segmentation CSV (``MaskPath, ImageID, LabelName, BoxID, BoxXMin, BoxXMax,
 BoxYMin, BoxYMax, PredictedIoU, Clicks``), ``source.images`` the folder of ``<ImageID>.jpg``,
@@ -6,6 +6,9 @@ BoxYMin, BoxYMax, PredictedIoU, Clicks``), ``source.images`` the folder of ``<Im
 ``source.classes`` the class-descriptions CSV (``/m/...`` label id -> display name; with or without the
 ``LabelName,DisplayName`` header). One plan entry per image id (sorted), one object per mask row; its
 segmentation ``{"mask_png": path}`` is read by the load stage (transforms/mask_files.py) into an HxW array.
+With the box CSV instead (``ImageID, LabelName, XMin, XMax, YMin, YMax``, ..., ``IsGroupOf``; Paint by Example
+trains on these) each box is an object whose segmentation ``{"box_norm": [xmin, ymin, xmax, ymax]}`` becomes the
+filled box in the load stage; ``source.masks`` is not needed, and a group box (IsGroupOf 1) is crowd.
 Class names are the display names in lower case (the label id stays in the object's ann id); a label id
 the descriptions lack leaves the class empty, which the annotations masker rejects as unknown_category.
 """
@@ -21,12 +24,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from configs.schema import ConfigError, SourceConfig
 from transforms.core import fileio
-from transforms.sources.mask_files import MASK_FILE
+from transforms.sources.mask_files import BOX_NORM, MASK_FILE
 from transforms.core.keys import safe_key
 from transforms.core.records import PlanEntry
 from transforms.sources.common import finish, require_path
 
 REQUIRED = ("MaskPath", "ImageID", "LabelName")
+BOX_REQUIRED = ("ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax")
 TEXT_COLUMNS = ("MaskPath", "ImageID", "LabelName", "BoxID")
 
 
@@ -52,11 +56,32 @@ def read_segmentations(path: str) -> list[dict]:
                 column_types={c: pa.string() for c in TEXT_COLUMNS}))
     except (pa.ArrowInvalid, OSError) as e:
         raise ConfigError(f"source.annotations: {path} is not a readable CSV ({str(e)[:200]})") from None
-    missing = [c for c in REQUIRED if c not in table.column_names]
+    need = REQUIRED if "MaskPath" in table.column_names or "XMin" not in table.column_names else BOX_REQUIRED
+    missing = [c for c in need if c not in table.column_names]
     if missing:
         raise ConfigError(f"source.annotations: {path} lacks the Open Images column(s) {', '.join(missing)}; "
-                          f"its columns: {', '.join(table.column_names)}")
+                          f"its columns: {', '.join(table.column_names)} (give the segmentation CSV, or the box "
+                          f"CSV with {', '.join(BOX_REQUIRED)})")
     return table.to_pylist()
+
+
+def box_object(row: dict, classes: dict, index: int) -> dict:
+    """One plan-entry object for one row of the box CSV (``index``: its place among the image's boxes)."""
+    label = str(row["LabelName"])
+    cat, name = classes.get(label, (-1, ""))
+    box = [row.get(k) for k in ("XMin", "YMin", "XMax", "YMax")]
+    return {"ann_id": safe_key(label.strip("/").replace("/", "_"), index), "category_id": cat,
+            "class_name": name.lower(), "segmentation": {BOX_NORM: box},
+            "iscrowd": str(row.get("IsGroupOf", "0")).strip() in ("1", "True", "true")}
+
+
+def image_objects(rows: list[dict], classes: dict, masks: str) -> list[dict]:
+    """An image's rows -> objects, in a fixed order (mask path; for boxes label then coordinates)."""
+    if "MaskPath" in rows[0]:
+        return [mask_object(r, classes, masks) for r in sorted(rows, key=lambda r: str(r["MaskPath"]))]
+    coords = ("XMin", "YMin", "XMax", "YMax")
+    order = sorted(rows, key=lambda r: (str(r["LabelName"]), *(str(r.get(k)) for k in coords)))
+    return [box_object(r, classes, i) for i, r in enumerate(order)]
 
 
 def mask_object(row: dict, classes: dict, masks: str) -> dict:
@@ -76,17 +101,19 @@ def plan_openimages(cfg: SourceConfig) -> list[PlanEntry]:
     require_path("source.annotations", cfg.annotations)
     require_path("source.classes", cfg.classes)
     require_path("source.images", cfg.images, folder=True)
-    require_path("source.masks", cfg.masks, folder=True)
     classes = read_classes(cfg.classes)
+    rows = read_segmentations(cfg.annotations)
+    boxes = bool(rows) and "MaskPath" not in rows[0]
+    if not boxes:
+        require_path("source.masks", cfg.masks, folder=True)
     by_image: dict[str, list[dict]] = {}
-    for row in read_segmentations(cfg.annotations):
-        if row.get("ImageID") and row.get("MaskPath") and row.get("LabelName"):
+    for row in rows:
+        if row.get("ImageID") and row.get("LabelName") and (boxes or row.get("MaskPath")):
             by_image.setdefault(str(row["ImageID"]), []).append(row)
     entries = []
     for image_id in sorted(by_image)[: cfg.limit or None]:
-        rows = sorted(by_image[image_id], key=lambda r: str(r["MaskPath"]))
         entries.append(PlanEntry(
             safe_key(cfg.name, image_id), FileSystems.join(cfg.images, f"{image_id}.jpg"), image_id,
-            [mask_object(r, classes, cfg.masks) for r in rows],
+            image_objects(by_image[image_id], classes, cfg.masks),
             {"dataset": cfg.name, "file_name": f"{image_id}.jpg", "licence": cfg.licence, "licence_url": "", "url": ""}))
     return finish(entries, cfg)

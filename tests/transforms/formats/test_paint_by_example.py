@@ -166,3 +166,26 @@ def test_triplets_from_model_masks(tiny, tmp_path):
         meta = json.loads(s["json"])
         assert meta["masks"]["kind"] == "sam" and meta["class"] == "object"
         assert np.asarray(Image.open(io.BytesIO(s["reference.jpg"]))).shape == (32, 32, 3)
+
+
+def test_the_openimages_recipe_builds_triplets_from_the_box_csv(tmp_path):
+    """Open Images' box CSV (what PbE trains on): each box an object, no mask files; a group box is crowd and a
+    box outside 0-1 a reject of the load stage."""
+    os.makedirs(tmp_path / "images")
+    Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(tmp_path / "images" / "00ab.jpg")
+    (tmp_path / "classes.csv").write_text("/m/01g317,Person\n/m/0k4j,Car\n")
+    (tmp_path / "boxes.csv").write_text(
+        "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,IsGroupOf\n"
+        "00ab,xclick,/m/01g317,1,0.25,0.75,0.2,0.8,0,0,0\n"
+        "00ab,xclick,/m/0k4j,1,0.1,0.3,0.1,0.3,0,0,1\n"
+        "00ab,xclick,/m/0k4j,1,0.5,1.5,0.1,0.3,0,0,0\n")
+    cfg = load_config(os.path.join(ROOT, "configs", "pbe_openimages.yaml"),
+                      [f"source.annotations={tmp_path / 'boxes.csv'}", f"source.images={tmp_path / 'images'}",
+                       f"source.classes={tmp_path / 'classes.csv'}", "source.masks=", "image.size=120"])
+    out = str(tmp_path / "out")
+    report = run_build(cfg, out, [], log=lambda *_: None)
+    assert_accounting(out, report)
+    samples, rejects = _read(out)
+    assert sorted((r["stage"], r["reason"]) for r in rejects) == [("load", "bad_box"), ("propose", "iscrowd")]
+    [s] = samples
+    assert json.loads(s["json"])["class"] == "person" and s["bbox"] == b"20 24 100 96"   # x 40-120 of 160, centre crop to 120
