@@ -17,7 +17,8 @@ from model_wrappers.diffedit import guidance_mask
 from model_wrappers.registry import build_handler
 from model_wrappers.types import DiffEditRequest
 from pipelines.run import run_build
-from transforms.maskers.diffedit import prompts
+from transforms.core.records import ImageRecord, ObjectRef, Reject
+from transforms.maskers.diffedit import diffedit_request, prompts
 
 REGION = (slice(2, 6), slice(1, 4))     # rows, cols of a latent grid (8x10 in the rule's tests)
 
@@ -100,6 +101,7 @@ def test_the_same_seed_gives_the_same_mask_and_another_seed_may_not(tiny):
 def test_prompts_come_from_the_caption_when_it_names_the_class_else_the_templates():
     d = load_config(DEMO_CONFIG, []).masks.diffedit
     assert prompts("cat", "a grey cat on a sofa", d) == ("a grey cat on a sofa", "a grey on a sofa")
+    assert prompts("cat", "A photo of a Cat.", d) == ("A photo of a Cat.", "A photo of .")
     assert prompts("dog", "a grey cat on a sofa", d) == ("a photo of a dog", "a photo")
     assert prompts("cat", "", d) == ("a photo of a cat", "a photo")
     with pytest.raises(ConfigError, match="masks.diffedit.query_prompt"):
@@ -123,3 +125,16 @@ def test_demo_build_with_diffedit_masks_accounts_for_everything_and_reruns_the_s
     run_build(load_config(DEMO_CONFIG, sets), again, [], log=lambda *_: None)
     for path in sorted(glob.glob(f"{out}/shards/*.tar")):
         assert open(path, "rb").read() == open(path.replace(out, again), "rb").read()
+
+
+def test_a_captioned_image_asks_with_its_caption_and_an_image_naming_no_class_is_a_reject():
+    cfg = load_config(DEMO_CONFIG, [])
+    image = np.zeros((32, 32, 3), np.uint8)
+    rec = ImageRecord("k", 0, "", "1", objects=[ObjectRef("1", 1, "cat"), ObjectRef("2", 2, "dog"),
+                                               ObjectRef("3", 1, "cat")], meta={"caption": "a cat on a sofa"},
+                      image=image)
+    _, req = diffedit_request(rec, cfg)
+    assert req.labels == ("cat", "dog") and req.queries == ("a cat on a sofa", "a photo of a dog")
+    assert req.references == ("on a sofa", "a photo")
+    bare = diffedit_request(ImageRecord("k", 0, "", "1", image=image), cfg)
+    assert isinstance(bare, Reject) and bare.reason == "no_classes" and bare.stage == "propose"

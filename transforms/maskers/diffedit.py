@@ -31,7 +31,7 @@ def image_classes(rec: ImageRecord, cfg: DiffEditConfig) -> tuple[str, ...]:
 def prompts(cls: str, caption: str, cfg: DiffEditConfig) -> tuple[str, str]:
     """(query, reference) for one class: the caption and the caption without the class when the caption
     names it (and ``caption_prompts``), else the configured templates."""
-    words = re.compile(rf"\b{re.escape(cls)}\b", re.IGNORECASE)
+    words = re.compile(rf"\b(?:(?:a|an|the)\s+)?{re.escape(cls)}\b", re.IGNORECASE)   # with its article
     without = " ".join(words.sub("", caption).split())
     if cfg.caption_prompts and caption and words.search(caption):
         return caption, without
