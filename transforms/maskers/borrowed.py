@@ -65,6 +65,10 @@ def busy_background(rec: ImageRecord, cfg: Config) -> str:
     b = cfg.masks.borrowed
     if not rec.objects or (b.max_objects and len(rec.objects) <= b.max_objects):
         return ""
+    unshaped = sum(o.segmentation is None for o in rec.objects)
+    if unshaped:   # a caption's classes: named, not drawn; their count is all there is to judge by
+        return (f"{len(rec.objects)} objects, {unshaped} without a shape to measure (masks.borrowed.max_objects="
+                f"{b.max_objects})")
     union = np.zeros(rec.image.shape[:2], bool)
     for obj in rec.objects:
         try:

@@ -15,7 +15,8 @@ from faults.kit import assert_accounting
 from helpers import DEMO_DATA, ROOT, circle_polygon, write_coco
 from pipelines.run import run_build
 from transforms.formats.brushdata import union_mask
-from transforms.maskers.borrowed import DONOR, place_shape, plan_donors
+from transforms.core.records import ImageRecord, ObjectRef
+from transforms.maskers.borrowed import DONOR, busy_background, place_shape, plan_donors
 from transforms.sources import plan_source
 
 V2 = os.path.join(ROOT, "configs", "brushdata_v2_coco.yaml")
@@ -107,3 +108,13 @@ def test_random_brush_masks_for_clean_images(tmp_path):
     samples = _samples(out)
     assert report["pairs"] == len(samples) > 0
     assert {json.loads(s["json"])["mask_source"] for s in samples} == {"brush"}
+
+
+def test_objects_named_without_a_shape_are_judged_by_their_count():
+    """A caption's classes have no shape: an image naming more than max_objects of them is not clean."""
+    cfg = load_config(V2, SMALL)
+    rec = ImageRecord("k", 0, "", "1", objects=[ObjectRef("1", -1, "cat"), ObjectRef("2", -1, "dog")],
+                      image=np.zeros((64, 64, 3), np.uint8))
+    assert "2 objects, 2 without a shape" in busy_background(rec, cfg)
+    assert busy_background(rec, load_config(V2, [*SMALL, "masks.borrowed.max_objects=2"])) == ""
+    assert busy_background(ImageRecord("k", 0, "", "1", image=rec.image), cfg) == ""
