@@ -100,6 +100,11 @@ class DiffEditHandler(Handler):
                  "text_encoder": CLIPTextModel.from_pretrained(ref, subfolder="text_encoder", dtype=torch_dtype),
                  "tokenizer": CLIPTokenizer.from_pretrained(ref, subfolder="tokenizer"),
                  "scheduler": DDIMScheduler.from_pretrained(ref, subfolder="scheduler")}
+        channels = parts["unet"].config.in_channels
+        if channels != parts["vae"].config.latent_channels:
+            raise ValueError(f"its UNet takes {channels} input channels, not the VAE's "
+                             f"{parts['vae'].config.latent_channels} latents: an inpainting model? DiffEdit needs a "
+                             f"text-to-image Stable Diffusion (e.g. stable-diffusion-v1-5/stable-diffusion-v1-5)")
         for name in ("vae", "unet", "text_encoder"):
             parts[name] = parts[name].to(device).eval()
         return DiffEditor(parts, self.cfg, device, torch_dtype)

@@ -13,6 +13,7 @@ import webdataset as wds
 from configs.schema import ConfigError, load_config
 from faults.kit import assert_accounting
 from helpers import DEMO_CONFIG
+from model_wrappers.base import ModelLoadError
 from model_wrappers.diffedit import guidance_mask
 from model_wrappers.registry import build_handler
 from model_wrappers.types import DiffEditRequest
@@ -138,3 +139,9 @@ def test_a_captioned_image_asks_with_its_caption_and_an_image_naming_no_class_is
     assert req.references == ("on a sofa", "a photo")
     bare = diffedit_request(ImageRecord("k", 0, "", "1", image=image), cfg)
     assert isinstance(bare, Reject) and bare.reason == "no_classes" and bare.stage == "propose"
+
+
+def test_an_inpainting_model_is_refused_at_load_with_what_to_give_instead(tiny):
+    cfg = load_config(None, [f"masks.diffedit.model={tiny['sd']}"])       # the 9-channel inpainting UNet
+    with pytest.raises(ModelLoadError, match="masks.diffedit.model.*inpainting model.*text-to-image"):
+        build_handler("diffedit", cfg.masks.diffedit).load_model()
