@@ -11,7 +11,6 @@ store; ``build`` hands the same to its workers through the pipeline options.
 from __future__ import annotations
 
 from configs.schema import ConfigError
-from transforms.core import fileio
 
 FLAG_HINT = "--s3_endpoint_url, --s3_access_key_id, --s3_secret_access_key, --s3_region_name, --project"
 
@@ -19,7 +18,8 @@ FLAG_HINT = "--s3_endpoint_url, --s3_access_key_id, --s3_secret_access_key, --s3
 def storage_options(args: list[str], command: str):
     """Beam ``PipelineOptions`` from the storage flags in ``args``, handed to FileSystems; any other flag
     is a user error naming it. Returns the options."""
-    # Beam's options module is imported here, not at the top: the CLI answers --help without Beam
+    # Beam is imported here, not at the top: the CLI answers --help (and sets up logging) before Beam loads
+    from apache_beam.io.filesystems import FileSystems
     from apache_beam.options import pipeline_options as po
     parser = po._BeamArgumentParser(add_help=False, allow_abbrev=False)
     for group in (po.S3Options, po.GoogleCloudOptions, po.AzureOptions, po.HadoopFileSystemOptions):
@@ -29,5 +29,5 @@ def storage_options(args: list[str], command: str):
         raise ConfigError(f"{command}: unrecognized arguments: {' '.join(unknown)} (besides its own flags it "
                           f"takes Beam's storage flags only: {FLAG_HINT}, ...)")
     options = po.PipelineOptions(list(args))
-    fileio.use_options(options)
+    FileSystems.set_options(options)  # what transforms.core.fileio.use_options does, without importing it early
     return options
