@@ -15,6 +15,7 @@ CORE = [
     "webdataset>=0.2.90",
     "pyyaml>=6",
     "urllib3>=2.0",                 # the bounded HTTP client of the load stage (transforms/fetch.py)
+    "boto3>=1.28,<2",               # s3:// through Beam's FileSystems (what apache-beam[aws] adds); the loader
 ]
 MODELS = [
     "torch>=2.1",
@@ -26,7 +27,8 @@ MODELS = [
     "safetensors>=0.4",
     "segment-anything>=1.0",
 ]
-TEST = ["pytest>=8", "datasets>=3", "scikit-image>=0.24"]
+TEST = ["pytest>=8", "datasets>=3", "scikit-image>=0.24",
+        "moto[server]>=5"]              # the local S3-compatible server of the object-storage tests
 
 setup(
     name="inpaint-pairs",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from configs.schema import PATH_KEYS, PATH_WORDS, Config, ConfigError, load_config
+from pipelines.storage import storage_options
 
 
 def add_check(sub) -> None:
@@ -39,8 +40,7 @@ def check_report(cfg: Config) -> tuple[list[str], int]:
 
 
 def run_check(args, extra) -> None:
-    if extra:
-        raise ConfigError(f"unrecognized arguments: {' '.join(extra)}")
+    storage_options(extra, "check")
     lines, problems = check_report(load_config(args.config, args.set))
     print(f"config {args.config}: valid")
     print("\n".join(lines))

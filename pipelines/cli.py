@@ -16,6 +16,7 @@ import sys
 
 from configs.schema import ConfigError, load_config
 from pipelines.check import add_check, run_check
+from pipelines.storage import storage_options
 
 DEMO_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo.yaml")
 
@@ -54,18 +55,13 @@ def run_demo(args, beam_args) -> None:
     print(f"\ndemo: {report['pairs']} pairs in {out}/shards/*.tar; report: {out}/report.html")
 
 
-def _no_extra(extra: list[str]) -> None:
-    if extra:
-        raise ConfigError(f"unrecognized arguments: {' '.join(extra)}")
-
-
 def add_report(sub) -> None:
     p = sub.add_parser("report", help="re-merge finished shards into report.json/.html, rejects.html, README.md")
     p.add_argument("output", help="an output folder of build")
 
 
 def run_report(args, extra) -> None:
-    _no_extra(extra)
+    storage_options(extra, "report")
     from pipelines.outputs import output_format, require_output
     from pipelines.report import format_funnel, write_card, write_report
     require_output(args.output)
@@ -83,7 +79,7 @@ def add_preview(sub) -> None:
 
 
 def run_preview(args, extra) -> None:
-    _no_extra(extra)
+    storage_options(extra, "preview")
     from pipelines.report import preview
     done = preview(args.output, args.n, args.png, args.html)
     print(f"preview: {done['pairs']} pairs -> {done['html']}" + (f" and {done['png']}" if done["png"] else ""))
@@ -99,7 +95,7 @@ def add_export(sub) -> None:
 
 
 def run_export(args, extra) -> None:
-    _no_extra(extra)
+    storage_options(extra, "export")
     from pipelines.export import export_pipe
     from pipelines.outputs import require_output
     require_output(args.output)

@@ -11,6 +11,12 @@ workers start fast.
 instruction swaps them. ``mask`` is the object (L image 0/255; HxW bool with "rgb8" or "torchrgb"). Shards are
 split across nodes (``wds.split_by_node``: torch.distributed rank/world size, or RANK/WORLD_SIZE) and
 DataLoader workers (``wds.split_by_worker``), so give at least nodes x workers shards.
+
+Outputs on S3 or an S3-compatible store (MinIO, Ceph): ``shard_urls("s3://bucket/out")`` lists the finished
+shards as ``s3://bucket/out/shards/NNNNNN.tar`` URLs, and importing this module lets webdataset open such
+URLs (streamed with boto3, in every DataLoader worker). Endpoint and credentials come from the standard
+environment: ``AWS_ENDPOINT_URL`` (MinIO/Ceph), ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_PROFILE``, ``AWS_DEFAULT_REGION``.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from functools import partial
 
 import numpy as np
 import webdataset as wds
+from webdataset.gopen import gopen_schemes
 
 # The instruction kinds a pair's json may carry (transforms/instruct.py): "add" ("add a cat"),
 # "add_location" ("add a cat at the top left"), "remove" ("remove the cat"), "vlm_llm" (a free rewrite).
@@ -29,14 +36,46 @@ ADD_KINDS = ("add", "vlm_llm")
 LOCATION_P = 0.25  # PIPE's default probability of appending the object's location to the instruction
 
 
-def shard_urls(out: str) -> list[str]:
-    """The finished tar shards of a local output folder (those with a stats json commit marker).
+def _s3_client():
+    import boto3  # only for s3:// outputs; endpoint and credentials from the AWS environment
+    return boto3.client("s3")
 
-    For outputs on object storage pass webdataset URLs yourself, e.g. ``pipe:gsutil cat gs://b/out/shards/
-    {000000..000099}.tar``."""
-    if "://" in out:
-        raise ValueError(f"{out}: list remote shards yourself (see shard_urls' docstring)")
-    markers = sorted(glob.glob(os.path.join(out, "shards", "[0-9]*.stats.json")))
+
+def _split_s3(url: str) -> tuple[str, str]:
+    bucket, _, key = url[len("s3://"):].partition("/")
+    return bucket, key
+
+
+def open_s3(url: str, mode: str = "rb", bufsize: int = 8192, **kw):
+    """webdataset's opener for ``s3://bucket/key``: a streaming read of the object (no local copy)."""
+    if mode != "rb":
+        raise ValueError(f"{url}: s3:// shards are read-only here (mode {mode!r})")
+    bucket, key = _split_s3(url)
+    return _s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+
+
+gopen_schemes["s3"] = open_s3
+
+
+def _s3_markers(out: str) -> list[str]:
+    bucket, prefix = _split_s3(out.rstrip("/") + "/shards/")
+    pages = _s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+    names = [o["Key"][len(prefix):] for page in pages for o in page.get("Contents", [])]
+    return [f"s3://{bucket}/{prefix}{n}" for n in sorted(names) if n[:6].isdigit() and n.endswith(".stats.json")]
+
+
+def shard_urls(out: str) -> list[str]:
+    """The finished tar shards (those with a stats json commit marker) of an output folder, local or
+    ``s3://bucket/prefix`` (URLs ``s3://bucket/prefix/shards/NNNNNN.tar``, see the module docstring).
+
+    For gs:// pass webdataset URLs yourself, e.g. ``pipe:gsutil cat gs://b/out/shards/{000000..000099}.tar``."""
+    if out.startswith("s3://"):
+        markers = _s3_markers(out)
+    elif "://" in out:
+        raise ValueError(f"{out}: only local and s3:// outputs are listed here; for gs:// pass "
+                         f"'pipe:gsutil cat gs://.../shards/{{000000..000099}}.tar' URLs (see shard_urls)")
+    else:
+        markers = sorted(glob.glob(os.path.join(out, "shards", "[0-9]*.stats.json")))
     urls = [m[: -len(".stats.json")] + ".tar" for m in markers]
     if not urls:
         raise FileNotFoundError(f"{out}: no finished shards (shards/NNNNNN.stats.json) found")

@@ -107,6 +107,7 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     if "://" not in out:
         out = os.path.abspath(out)
     options = pipeline_options(beam_args)
+    fileio.use_options(options)  # the driver reads inputs and writes the plan: s3:// needs the --s3_* flags
     stage_chain(cfg)  # registry names checked before any work
     require_models(cfg, log)
     shards = plan_source(cfg.source)

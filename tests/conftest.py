@@ -1,5 +1,5 @@
-"""Shared fixtures: one cached demo build, temporary copies, the loopback HTTP server, short fetch bounds,
-the tiny random models."""
+"""Shared fixtures: one cached demo build, temporary copies, the loopback HTTP server, the local
+S3-compatible server, short fetch bounds, the tiny random models."""
 from __future__ import annotations
 
 import os
@@ -9,6 +9,7 @@ import pytest
 
 from configs.schema import FetchConfig
 from helpers import demo_config
+from s3 import S3Server
 from tiny_models import session_models
 from web import Server
 
@@ -36,6 +37,22 @@ def web():
     """A loopback HTTP server with latency and failure routes (tests/web.py)."""
     with Server() as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3-compatible server on a free loopback port, its own process (tests/s3.py)."""
+    with S3Server() as srv:
+        yield srv
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """The S3 server with its credentials, region and endpoint in this process's environment (boto3 reads
+    them, as a MinIO user's shell would hold them); make buckets with ``s3.bucket()``."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return s3_server
 
 
 @pytest.fixture

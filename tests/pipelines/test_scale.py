@@ -1,6 +1,8 @@
-"""Scale-out paths: slices of the shard plan as separate processes, and Beam's portable runner."""
+"""Scale-out paths: slices of the shard plan as separate processes, and Beam's portable runner with two
+workers in an external worker pool (the job API and worker protocol of Flink and Spark), also to s3://."""
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import socket
@@ -8,11 +10,16 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
-from configs.schema import ConfigError
-from helpers import DEMO_CONFIG, ROOT, demo_config
+from configs.schema import ConfigError, load_config
+from helpers import DEMO_CONFIG, ROOT, circle_polygon, demo_config, write_coco
 from pipelines.run import parse_slice, run_build
+from s3 import free_port
+from tiny_models import tiny_overrides
+
+PIPE_COCO = os.path.join(ROOT, "configs", "pipe_coco.yaml")
 
 CLI = [sys.executable, "-m", "pipelines.cli"]
 
@@ -65,18 +72,21 @@ def test_a_slice_rerun_skips_its_finished_shards(tmp_path):
     assert "2 already done, 0 to build" in lines[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_portable_runner_with_an_external_worker_pool_gives_the_same_bytes(demo_build, tmp_path):
-    port = _free_port()
-    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
-    pool = subprocess.Popen([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                             f"--service_port={port}"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+@contextlib.contextmanager
+def worker_pool(folder: str, env: dict | None = None):
+    """Beam's external SDK worker pool (what runs beside a Flink or Spark task manager) on a free port,
+    starting each worker the way Beam's container does (tests/beam_boot.py: the pipeline options from the
+    provision service); yields the runner flags that send a build to it. Its log is ``folder/pool.log``."""
+    port = free_port()
+    env = {**os.environ, **(env or {}), "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    boot = os.path.join(folder, "boot.sh")
+    with open(boot, "w") as f:
+        f.write(f'#!/bin/sh\nexec "{sys.executable}" "{os.path.join(ROOT, "tests", "beam_boot.py")}" "$@"\n')
+    os.chmod(boot, 0o755)
+    with open(os.path.join(folder, "pool.log"), "w") as log:
+        pool = subprocess.Popen([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+                                 f"--service_port={port}", f"--container_executable={boot}"],
+                                env=env, cwd=ROOT, stdout=log, stderr=log)
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -84,14 +94,60 @@ def test_portable_runner_with_an_external_worker_pool_gives_the_same_bytes(demo_
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.2)
-        out = str(tmp_path / "portable")
-        run_build(demo_config(), out, ["--runner=PortableRunner", "--job_endpoint=embed",
-                                       "--environment_type=EXTERNAL", f"--environment_config=localhost:{port}"],
-                  log=lambda *_: None)
+        yield ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=EXTERNAL",
+               f"--environment_config=localhost:{port}"]
     finally:
         pool.kill()
         pool.wait()
+
+
+@pytest.fixture
+def two_workers(monkeypatch):
+    """The embedded job service runs its job with one SDK worker whatever the options say (Beam's
+    run_via_runner_api ignores direct_num_workers); a Flink or Spark cluster asks the pool for one per task
+    slot. Ask for two, so bundles are spread over two worker processes as on a cluster."""
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    init = fn_runner.FnApiRunner.__init__
+
+    def two(self, *a, **kw):
+        init(self, *a, **kw)
+        self._num_workers = 2
+    monkeypatch.setattr(fn_runner.FnApiRunner, "__init__", two)
+
+
+def _workers_started(folder: str) -> int:
+    return open(os.path.join(folder, "pool.log")).read().count("Starting worker with command")
+
+
+def test_portable_runner_with_two_pool_workers_gives_the_same_bytes(demo_build, tmp_path, two_workers):
+    out = str(tmp_path / "portable")
+    with worker_pool(str(tmp_path)) as runner:
+        run_build(demo_config(), out, runner, log=lambda *_: None)
+    assert _workers_started(str(tmp_path)) == 2
     assert _files(out) == _files(demo_build[0])
+
+
+def test_pipe_recipe_on_tiny_models_through_the_portable_runner_to_s3_equals_the_local_runner(tiny, s3, tmp_path,
+                                                                                            two_workers):
+    """The PIPE recipe (tiny diffusion, VLM, LLM) with two pool workers writing to the S3-compatible server:
+    the same shard bytes as the local runner writing to a folder."""
+    rng = np.random.default_rng(3)
+    images = {f"{i}.jpg": rng.integers(0, 255, (72, 96, 3), dtype=np.uint8) for i in (1, 2)}
+    anns = [{"id": 10 * i, "image_id": i, "category_id": 1, "iscrowd": 0,
+             "segmentation": [circle_polygon(40, 36, 14)]} for i in (1, 2)]
+    annotations, image_dir = write_coco(str(tmp_path / "coco"), images, anns)
+    cfg = load_config(PIPE_COCO, [f"source.annotations={annotations}", f"source.images={image_dir}",
+                                  "source.shard_size=1", "image.size=64", "filters.max_border_touch=1",
+                                  *tiny_overrides(tiny, masks=None)])
+    local = str(tmp_path / "local")
+    assert run_build(cfg, local, [], log=lambda *_: None)["pairs"] == 2
+    out = f"s3://{s3.bucket('portable')}/pipe"
+    with worker_pool(str(tmp_path), s3.env) as runner:
+        run_build(cfg, out, [*runner, *s3.beam_args], log=lambda *_: None)
+    assert _workers_started(str(tmp_path)) == 2
+    remote = {k: v for k, v in s3.objects(out).items() if k.startswith(("shards/", "rejects/"))}
+    mine = {k: v for k, v in _files(local).items() if k.startswith(("shards", "rejects"))}
+    assert remote == {k.replace(os.sep, "/"): v for k, v in mine.items()}
 
 
 def test_local_runs_go_in_waves_of_shards_and_remote_runs_in_one():

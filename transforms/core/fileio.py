@@ -16,6 +16,13 @@ from apache_beam.io.filesystems import FileSystems
 TMP_PREFIX = ".tmp-"
 
 
+def use_options(options) -> None:
+    """Hand Beam ``PipelineOptions`` (``--s3_endpoint_url``, ``--s3_access_key_id``, GCS flags, ...) to this
+    process's FileSystems, as Beam's workers do with theirs; s3:// needs them (Beam raises "Must provide
+    one of client or options" without). Credentials not given fall back to the AWS/GCP environment."""
+    FileSystems.set_options(options)
+
+
 def join(*parts: str) -> str:
     return FileSystems.join(*parts)
 

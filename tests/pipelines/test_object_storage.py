@@ -1,0 +1,136 @@
+"""The output contract on s3://, against a local S3-compatible server (moto, tests/s3.py): a new user's build
+from and to s3://, rerun after a kill, slices from separate processes, report, export and the loader. Every
+comparison is with the local build of the same config, byte for byte."""
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from helpers import DEMO_CONFIG, DEMO_DATA, ROOT, demo_config
+from pipelines import cli
+from pipelines.loader import pair_dataset, shard_urls
+from pipelines.run import run_build
+
+CLI = [sys.executable, "-m", "pipelines.cli"]
+SHIPPED = ("shards/", "rejects/")  # what must equal the local build (plan files name the input's location)
+
+
+def _local(out: str, prefixes=SHIPPED) -> dict[str, bytes]:
+    paths = sorted(p for p in glob.glob(f"{out}/**/*", recursive=True) if os.path.isfile(p))
+    found = {os.path.relpath(p, out).replace(os.sep, "/"): open(p, "rb").read() for p in paths}
+    return {k: v for k, v in found.items() if k.startswith(prefixes)}
+
+
+def _remote(s3, url: str, prefixes=SHIPPED) -> dict[str, bytes]:
+    return {k: v for k, v in s3.objects(url).items() if k.startswith(prefixes)}
+
+
+def _temporaries(s3, url: str) -> list[str]:
+    return [k for k in s3.objects(url) if os.path.basename(k).startswith(".tmp-")]
+
+
+@pytest.fixture
+def demo_input(s3) -> list[str]:
+    """The demo's instances.json and images in a bucket; the --set flags that point a build at them."""
+    url = f"s3://{s3.bucket('ipin')}/demo"
+    s3.upload_folder(DEMO_DATA, url)
+    return ["--set", f"source.annotations={url}/instances.json", "--set", f"source.images={url}/images"]
+
+
+def test_a_new_users_s3_build_equals_the_local_build_and_leaves_no_temporaries(s3, demo_input, demo_build):
+    out = f"s3://{s3.bucket('ipout')}/run"
+    assert cli.main(["build", "--config", DEMO_CONFIG, "--output", out, *demo_input,
+                     f"--s3_endpoint_url={s3.endpoint}", "--s3_access_key_id=testing",
+                     "--s3_secret_access_key=testing", "--s3_region_name=us-east-1"]) == 0
+    local = demo_build[0]
+    assert _remote(s3, out) == _local(local)
+    written = s3.objects(out)
+    for name in ("config.yaml", "report.json", "report.html", "rejects.html", "README.md", "plan/000000.json"):
+        assert name in written, name
+    assert written["report.json"] == open(os.path.join(local, "report.json"), "rb").read()
+    assert _temporaries(s3, out) == []
+
+
+def test_a_killed_s3_run_reruns_to_the_same_bytes_and_clears_its_temporaries(s3, demo_input, demo_build):
+    out = f"s3://{s3.bucket('ipout')}/run"
+    args = [*demo_input, *s3.beam_args]
+    assert cli.main(["build", "--config", DEMO_CONFIG, "--output", out, *args]) == 0
+    bucket, prefix = out[len("s3://"):].split("/", 1)
+    client = s3.client()
+    # what a run killed while writing shard 1 leaves: no commit marker, a cut tar, a temporary of ours
+    client.delete_object(Bucket=bucket, Key=f"{prefix}/shards/000001.stats.json")
+    client.put_object(Bucket=bucket, Key=f"{prefix}/shards/000001.tar", Body=b"cut short")
+    client.put_object(Bucket=bucket, Key=f"{prefix}/shards/.tmp-0123456789ab-000001.parquet", Body=b"partial")
+    client.put_object(Bucket=bucket, Key=f"{prefix}/notes.txt", Body=b"the user's own file")
+    lines = []
+    run_build(demo_config(*demo_input[1::2]), out, s3.beam_args, log=lines.append)
+    assert "1 already done, 1 to build" in lines[0]
+    assert _remote(s3, out) == _local(demo_build[0])
+    assert _temporaries(s3, out) == []
+    assert s3.objects(out)["notes.txt"] == b"the user's own file"
+
+
+def test_two_slices_from_separate_processes_into_one_s3_output_equal_one_run_then_report(s3, demo_input, tmp_path):
+    out = f"s3://{s3.bucket('ipout')}/sliced"
+    args = ["--config", DEMO_CONFIG, *demo_input, "--set", "source.shard_size=2", *s3.beam_args]
+    env = {**os.environ, **s3.env, "PYTHONPATH": ROOT}
+    procs = [subprocess.Popen([*CLI, "build", *args, "--output", out, "--slice", f"{i}/2"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for p in procs:
+        _, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr
+    assert "report.json" not in s3.objects(out)
+    ref = str(tmp_path / "ref")
+    run_build(demo_config("source.shard_size=2"), ref, [], log=lambda *_: None)
+    assert _remote(s3, out) == _local(ref)
+    assert cli.main(["report", out, *s3.beam_args]) == 0
+    written = s3.objects(out)
+    assert written["report.json"] == open(os.path.join(ref, "report.json"), "rb").read()
+    assert {"report.html", "rejects.html", "README.md"} <= set(written)
+    assert _temporaries(s3, out) == []
+
+
+@pytest.fixture
+def s3_output(s3, demo_build) -> str:
+    """The local demo build copied to a bucket, as a finished output on s3://."""
+    url = f"s3://{s3.bucket('ipout')}/copy"
+    s3.upload_folder(demo_build[0], url)
+    return url
+
+
+def test_export_reads_an_s3_output_into_a_local_folder_like_a_local_one(s3, s3_output, demo_build, tmp_path):
+    remote_to, local_to = str(tmp_path / "from_s3"), str(tmp_path / "from_local")
+    assert cli.main(["export", s3_output, "--format", "pipe", "--to", remote_to, "--with-masks", *s3.beam_args]) == 0
+    assert cli.main(["export", demo_build[0], "--format", "pipe", "--to", local_to, "--with-masks"]) == 0
+    mine, theirs = _local(remote_to, ("data/", "masks/")), _local(local_to, ("data/", "masks/"))
+    assert mine and mine == theirs
+    rows = sum(pq.read_metadata(os.path.join(remote_to, k)).num_rows for k in mine if k.startswith("data/"))
+    assert rows == demo_build[1]["pairs"]
+
+
+def test_preview_on_s3_writes_its_page_to_the_bucket(s3, s3_output, tmp_path, capsys):
+    png = str(tmp_path / "sheet.png")
+    assert cli.main(["preview", s3_output, "--n", "4", "--png", png, *s3.beam_args]) == 0
+    assert s3.objects(s3_output)["preview.html"].startswith(b"<!")
+    assert os.path.getsize(png) > 0
+
+
+def test_the_loader_streams_s3_shards_like_local_ones(s3, s3_output, demo_build):
+    urls = shard_urls(s3_output)
+    assert urls == [f"{s3_output}/shards/{os.path.basename(u)}" for u in shard_urls(demo_build[0])]
+    def pairs(shards):
+        return [(src.tobytes(), tgt.tobytes(), mask.tobytes(), text)
+                for src, tgt, mask, text in pair_dataset(shards, shuffle=0, seed=0, decode="rgb8")]
+    remote = pairs(urls)
+    assert len(remote) == demo_build[1]["pairs"]
+    assert remote == pairs(shard_urls(demo_build[0]))
+
+
+def test_commands_refuse_flags_that_are_not_storage_flags(s3_output, capsys):
+    assert cli.main(["report", s3_output, "--runner=FlinkRunner"]) == 2
+    assert "unrecognized arguments: --runner=FlinkRunner" in capsys.readouterr().err
