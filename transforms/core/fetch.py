@@ -6,7 +6,10 @@ timeouts and a total deadline per image, the body size (streamed; reading stops 
 redirects followed, the retries (5xx and timeouts only, exponential backoff) and the requests at once per
 worker process (a semaphore). Every failure raises ``FetchError`` whose ``reason`` is the reject reason:
 ``http_<code>``, ``timeout``, ``too_large``, ``not_an_image``, ``bad_scheme``, ``too_many_redirects``,
-``connection_error``, ``opted_out`` (X-Robots-Tag noai), and for tar members ``file_missing``/``read_error``.
+``connection_error``, ``opted_out`` (X-Robots-Tag noai), ``private_address`` (the host resolves to a loopback,
+private, link-local, unique-local, multicast or unspecified address: transforms/core/addresses.py; checked on
+the address connected to, every redirect too, unless ``image.fetch.allow_private_addresses``), and for tar
+members ``file_missing``/``read_error``.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from configs.schema import FetchConfig
-from transforms.core import fileio
+from transforms.core import addresses, fileio
 from transforms.core.records import StageError
 
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -94,11 +97,14 @@ def read_member(path: str, offset: int, size: int) -> bytes:
 
 
 def _pool(cfg: FetchConfig) -> urllib3.PoolManager:
-    key = (cfg.user_agent, cfg.concurrency)
+    key = (cfg.user_agent, cfg.concurrency, cfg.allow_private_addresses)
     with _LOCK:
         if key not in _POOLS:
-            _POOLS[key] = urllib3.PoolManager(num_pools=64, maxsize=cfg.concurrency, block=False,
-                                              headers={"User-Agent": cfg.user_agent, "Accept": "image/*,*/*;q=0.5"})
+            pool = urllib3.PoolManager(num_pools=64, maxsize=cfg.concurrency, block=False,
+                                       headers={"User-Agent": cfg.user_agent, "Accept": "image/*,*/*;q=0.5"})
+            if not cfg.allow_private_addresses:
+                pool.pool_classes_by_scheme = addresses.POOL_CLASSES
+            _POOLS[key] = pool
         return _POOLS[key]
 
 
@@ -148,6 +154,8 @@ def _request(url: str, cfg: FetchConfig, deadline: float):
     try:
         return _pool(cfg).request("GET", url, redirect=False, retries=False, preload_content=False,
                                   timeout=timeout)
+    except addresses.PrivateAddress as e:
+        raise FetchError("private_address", e.detail[:300]) from None
     except urllib3.exceptions.NewConnectionError as e:   # refused, unknown host (a TimeoutError subclass)
         raise FetchError("connection_error", f"{type(e).__name__}: {str(e)[:200]}") from None
     except urllib3.exceptions.TimeoutError as e:
