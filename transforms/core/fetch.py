@@ -9,11 +9,14 @@ worker process (a semaphore). Every failure raises ``FetchError`` whose ``reason
 ``connection_error``, ``opted_out`` (X-Robots-Tag noai), ``private_address`` (the host resolves to a loopback,
 private, link-local, unique-local, multicast or unspecified address: transforms/core/addresses.py; checked on
 the address connected to, every redirect too, unless ``image.fetch.allow_private_addresses``), and for tar
-members ``file_missing``/``read_error``.
+members ``file_missing``/``read_error``. Every other read (local file, tar member, FileSystems path) is bounded by
+``max_bytes`` too (``too_large``) and reads regular files only: a FIFO, device or socket is ``not_a_file``.
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 import threading
 import time
 import urllib.parse
@@ -65,6 +68,8 @@ def read_uri(uri: str, cfg: FetchConfig) -> bytes:
         return fetch_url(uri, cfg)
     m = _MEMBER.match(uri)
     if m:
+        if int(m["size"]) > cfg.max_bytes:
+            raise FetchError("too_large", f"tar member of {m['size']} bytes > image.fetch.max_bytes={cfg.max_bytes}")
         return read_member(m["path"], int(m["offset"]), int(m["size"]))
     scheme = urllib.parse.urlsplit(uri).scheme
     if len(scheme) > 1 and "://" not in uri:     # data:, mailto:, javascript: (not a C: drive)
@@ -75,11 +80,31 @@ def read_uri(uri: str, cfg: FetchConfig) -> bytes:
     except ValueError:
         raise FetchError("bad_scheme", f"{path[:60]}: not http(s), file:// or a Beam FileSystems path "
                                        f"(is the filesystem's extra installed?)") from None
+    return read_path(path, cfg.max_bytes)
+
+
+def read_path(path: str, max_bytes: int) -> bytes:
+    """The bytes of a local or FileSystems file, at most ``max_bytes`` (more is ``too_large``); a local path
+    must be a regular file (checked before opening: a FIFO would block, /dev/zero never ends)."""
+    if "://" not in path:
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            reason = "file_missing" if isinstance(e, FileNotFoundError) else "read_error"
+            raise FetchError(reason, f"{path}: {type(e).__name__}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise FetchError("not_a_file", f"{path}: not a regular file (a FIFO, device, socket or folder)")
+        if st.st_size > max_bytes:
+            raise FetchError("too_large", f"{path}: {st.st_size} bytes > image.fetch.max_bytes={max_bytes}")
     try:
-        return fileio.read_bytes(path)
+        with fileio.open_read(path) as f:
+            data = f.read(max_bytes + 1)
     except Exception as e:  # noqa: BLE001 - any filesystem's "not there" or "cannot read"
         reason = "file_missing" if not fileio.exists(path) else "read_error"
-        raise FetchError(reason, f"{uri}: {type(e).__name__}") from None
+        raise FetchError(reason, f"{path}: {type(e).__name__}") from None
+    if len(data) > max_bytes:
+        raise FetchError("too_large", f"{path}: more than image.fetch.max_bytes={max_bytes} bytes")
+    return data
 
 
 def read_member(path: str, offset: int, size: int) -> bytes:
