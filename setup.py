@@ -26,7 +26,7 @@ MODELS = [
     "safetensors>=0.4",
     "segment-anything>=1.0",
 ]
-TEST = ["pytest>=8", "datasets>=3", "scikit-image>=0.24"]
+TEST = ["pytest>=8", "datasets>=3", "scikit-image>=0.24", "markdown-it-py>=3"]   # renders the card in the injection test
 
 setup(
     name="inpaint-pairs",
