@@ -85,15 +85,17 @@ def read_uri(uri: str, cfg: FetchConfig) -> bytes:
 
 def read_path(path: str, max_bytes: int) -> bytes:
     """The bytes of a local or FileSystems file, at most ``max_bytes`` (more is ``too_large``); a local path
-    must be a regular file (checked before opening: a FIFO would block, /dev/zero never ends)."""
+    must be a regular file (checked before opening: a FIFO would block, /dev/zero never ends); a folder stays ``read_error``."""
     if "://" not in path:
         try:
             st = os.stat(path)
         except OSError as e:
             reason = "file_missing" if isinstance(e, FileNotFoundError) else "read_error"
             raise FetchError(reason, f"{path}: {type(e).__name__}") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise FetchError("read_error", f"{path}: IsADirectoryError")
         if not stat.S_ISREG(st.st_mode):
-            raise FetchError("not_a_file", f"{path}: not a regular file (a FIFO, device, socket or folder)")
+            raise FetchError("not_a_file", f"{path}: not a regular file (a FIFO, device or socket)")
         if st.st_size > max_bytes:
             raise FetchError("too_large", f"{path}: {st.st_size} bytes > image.fetch.max_bytes={max_bytes}")
     try:
