@@ -36,7 +36,7 @@ def shard_urls(out: str) -> list[str]:
     {000000..000099}.tar``."""
     if "://" in out:
         raise ValueError(f"{out}: list remote shards yourself (see shard_urls' docstring)")
-    markers = sorted(glob.glob(os.path.join(out, "shards", "[0-9]*.stats.json")))
+    markers = sorted(glob.glob(os.path.join(glob.escape(out), "shards", "[0-9]*.stats.json")))
     urls = [m[: -len(".stats.json")] + ".tar" for m in markers]
     if not urls:
         raise FileNotFoundError(f"{out}: no finished shards (shards/NNNNNN.stats.json) found")
