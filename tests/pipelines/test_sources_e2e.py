@@ -53,7 +53,8 @@ def laion_table(folder, web, run: str) -> tuple[str, dict[str, str]]:
     rows = [(web.url(f"/img/{n}?{run}"), c, "written") for n, c in zip(NAMES, CAPTIONS)]
     rows += [(web.url(f"/flaky/{NAMES[0]}?{run}"), "a cat again", "written"),
              (web.url(f"/redirect/{NAMES[1]}?{run}"), "a dog, redirected", "written"),
-             (f"file://{local}", "a cat from a file url", "written"), ("local.jpg", "a dog from a path", "written"),
+             (f"file://{local}", "a cat from a file url", "read/local_path_refused"),   # source.allow_local_files off
+             ("local.jpg", "a dog from a path", "written"),
              ("", "an apple without a url", "read/no_url"), ("data:image/png;base64,iVBO", "a cat", "read/bad_scheme")]
     rows += [(web.url(f"{p}?{run}"), "a cat", want) for p, want in FAILING.items()]
     path = os.path.join(folder, "laion.parquet")
