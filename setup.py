@@ -28,7 +28,8 @@ MODELS = [
     "segment-anything>=1.0",
 ]
 TEST = ["pytest>=8", "datasets>=3", "scikit-image>=0.24",
-        "moto[server]>=5"]              # the local S3-compatible server of the object-storage tests
+        "moto[server]>=5",              # the local S3-compatible server of the object-storage tests
+        "markdown-it-py>=3"]            # renders the card in the injection test
 
 setup(
     name="inpaint-pairs",

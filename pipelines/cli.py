@@ -2,7 +2,8 @@
 
 Each subcommand is a module function pair in COMMANDS: ``add(subparsers)`` declares it, ``run(args,
 beam_args)`` does it. Flags a command does not know are Beam's and pass through untouched (``--runner``,
-``--direct_num_workers``, ``--setup_file``, ...). User errors print one message and exit 2.
+``--direct_num_workers``, ``--setup_file``, ...). User errors print one message and exit 2; Ctrl-C (130),
+SIGTERM (143), a full disk (1) and a read-only output (2) print one message too (pipelines/exits.py).
 
 Each ``run_*`` imports what its command needs when it runs (Beam, webdataset and through it torch take
 seconds), so ``--help`` and argument errors answer at once; no import here breaks a cycle.
@@ -15,6 +16,7 @@ import os
 import sys
 
 from configs.schema import ConfigError, load_config
+from pipelines import exits
 from pipelines.check import add_check, run_check
 from pipelines.storage import storage_options
 
@@ -123,12 +125,29 @@ def main(argv: list[str] | None = None) -> int:
     args, beam_args = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(logging.ERROR)  # Beam's import-time notices about cloud clients
+    exits.raise_on_sigterm()
     try:
         COMMANDS[args.command][1](args, beam_args)
     except ConfigError as e:
         print(f"inpaint-pairs: error: {e}", file=sys.stderr)
         return 2
+    except (Exception, KeyboardInterrupt, exits.Terminated) as e:
+        return _stopped(e, getattr(args, "output", "") or "")
     return 0
+
+
+def _stopped(e: BaseException, output: str) -> int:
+    """One message and its exit code for an interrupt, a full disk or a read-only output; others re-raise."""
+    known = exits.message(e, output)
+    if known is None:
+        raise e
+    code, text = known
+    print(f"inpaint-pairs: {text}", file=sys.stderr)
+    if code in (130, 143):   # the runner's worker threads would keep a stopped process alive
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def shard_urls(out: str) -> list[str]:
         raise ValueError(f"{out}: only local and s3:// outputs are listed here; for gs:// pass "
                          f"'pipe:gsutil cat gs://.../shards/{{000000..000099}}.tar' URLs (see shard_urls)")
     else:
-        markers = sorted(glob.glob(os.path.join(out, "shards", "[0-9]*.stats.json")))
+        markers = sorted(glob.glob(os.path.join(glob.escape(out), "shards", "[0-9]*.stats.json")))
     urls = [m[: -len(".stats.json")] + ".tar" for m in markers]
     if not urls:
         raise FileNotFoundError(f"{out}: no finished shards (shards/NNNNNN.stats.json) found")

@@ -58,7 +58,7 @@ def iter_samples(out: str, shard: int) -> Iterator[dict]:
 def tar_bytes(out: str, shards: list[int]) -> int:
     """Total size of the given shards' tars (one listing call, any FileSystems path)."""
     wanted = {f"{shard_name(k)}.tar" for k in shards}
-    found = FileSystems.match([fileio.join(out, "shards", "[0-9]*.tar")])[0].metadata_list
+    found = FileSystems.match([fileio.join(fileio.glob_escape(out), "shards", "[0-9]*.tar")])[0].metadata_list
     return sum(m.size_in_bytes for m in found if posixpath.basename(m.path.replace("\\", "/")) in wanted)
 
 

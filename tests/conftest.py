@@ -57,9 +57,10 @@ def s3(s3_server, monkeypatch):
 
 @pytest.fixture
 def fast() -> FetchConfig:
-    """Bounds short enough for tests: a 0.5 s read timeout, one retry, 4 MiB bodies."""
+    """Bounds short enough for tests: a 0.5 s read timeout, one retry, 4 MiB bodies; loopback allowed."""
     return FetchConfig(connect_timeout=1.0, read_timeout=0.5, total_timeout=3.0, max_bytes=4 << 20,
-                       max_redirects=3, retries=1, backoff=0.05)
+                       max_redirects=3, retries=1, backoff=0.05,
+                       allow_private_addresses=True)   # the test server is on loopback
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ class FetchConfig:
     concurrency: int = 16           # requests at once per worker process
     user_agent: str = "inpaint-pairs/0.1 (training-pair builder; Apache Beam)"
     respect_noai: bool = True       # X-Robots-Tag noai / noimageai -> reject opted_out
+    allow_private_addresses: bool = False   # fetch from loopback/private/link-local hosts (an internal mirror)
 
     def __post_init__(self):
         for name in ("connect_timeout", "read_timeout", "total_timeout"):

@@ -28,6 +28,7 @@ class SourceConfig:
     licence_column: str = "license"
     vocabulary: str = "lvis"        # captions -> objects (Grounded-SAM prompts): lvis (shipped list) | none | a file
     max_caption_classes: int = 8    # classes kept per caption, in caption order
+    allow_local_files: bool = False  # laion_parquet: read file:// rows, absolute paths and paths outside the table's folder
 
     def __post_init__(self):
         if not self.name.isalnum():

@@ -1,6 +1,12 @@
-"""Render a dataset card (YAML header + Markdown) from the facts gathered by pipelines/card.py. Pure text."""
+"""Render a dataset card (YAML header + Markdown) from the facts gathered by pipelines/card.py. Pure text.
+
+Everything taken from the inputs (class and dataset names, licences, their URLs, model ids) goes through
+``md``: HTML-escaped, on one line, Markdown punctuation backslash-escaped, so a hostile name is shown as text,
+never a heading, a link, an image or a tag. Only http(s) URLs are left for the viewer to link.
+"""
 from __future__ import annotations
 
+import html
 import re
 
 import yaml
@@ -69,10 +75,34 @@ def header(facts: dict, layout: dict) -> dict:
     }
 
 
+_MD_PUNCT = re.compile(r"([\\`*_\[\]()#!|~{}])")
+
+
+def md(value) -> str:
+    """``value`` as inert Markdown text on one line: HTML-escaped, line breaks to spaces, Markdown
+    punctuation backslash-escaped (numbers and plain words come out as they are)."""
+    text = html.escape(" ".join(str(value).splitlines()), quote=False)
+    return _MD_PUNCT.sub(r"\\\1", text)
+
+
+def url_cell(url: str) -> str:
+    """A URL for a table: an http(s) URL as inert text the viewer may autolink; anything else in code."""
+    if not url:
+        return "-"
+    if re.fullmatch(r"https?://[^\s<>\"'`|\\]+", url, re.I):
+        return md(url)
+    return "`" + " ".join(url.splitlines()).replace("`", "'").replace("|", "\\|") + "`"
+
+
 def table(head: list[str], rows: list[list]) -> str:
+    """A Markdown table; every cell goes through ``md`` unless it is a ``Raw`` (already safe) string."""
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(c if isinstance(c, Raw) else md(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+class Raw(str):
+    """A cell already made safe (``url_cell``)."""
 
 
 def recipe(facts: dict) -> str:
@@ -88,9 +118,10 @@ def recipe(facts: dict) -> str:
         ["recorded at", "model", "revision"], [[m["where"], m["id"], m["revision"] or "-"] for m in facts["models"]])
         if facts["models"] else "No model is recorded in the pairs' metadata.") + f"\n\nStage kinds: {kinds}."
     thresholds = table(["filter", "value"], [[k, v] for k, v in (cfg.get("filters") or {}).items()])
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", facts["config_text"])), default=0))
     return (f"### Stages\n\n{table(['stage', 'settings'], rows)}\n\n### Models\n\n{models}\n\n"
             f"### Thresholds\n\n{thresholds}\n\n### The run's configuration (config.yaml)\n\n"
-            f"```yaml\n{facts['config_text'].rstrip()}\n```")
+            f"{fence}yaml\n{facts['config_text'].rstrip()}\n{fence}")
 
 
 def funnel(report: dict) -> str:
@@ -105,7 +136,7 @@ def sources(facts: dict) -> str:
     unit = facts["format"].card.unit
     datasets = table(["source dataset", unit], [[k, v] for k, v in sorted(c["datasets"].items())])
     licences = table(["licence", "url", "hub id", unit],
-                     [[k or "(none given)", c["licence_urls"].get(k, "") or "-",
+                     [[k or "(none given)", Raw(url_cell(c["licence_urls"].get(k, ""))),
                        hf_licence(k, c["licence_urls"].get(k, "")), v] for k, v in sorted(c["licences"].items())])
     return f"{datasets}\n\n{licences}\n\nEach {unit[:-1]} keeps its source image's licence (`licence` in its metadata)."
 
@@ -132,7 +163,7 @@ def render_card(facts: dict, layout: dict) -> str:
     r, card = facts["report"], facts["format"].card
     head = yaml.safe_dump(header(facts, layout), sort_keys=False, allow_unicode=True)
     summary = card.summary.format(samples=r["pairs"], images=r["images_in"],
-                                  datasets=", ".join(sorted(facts["counts"]["datasets"])) or "-")
+                                  datasets=", ".join(md(d) for d in sorted(facts["counts"]["datasets"])) or "-")
     return f"""---
 {head}---
 

@@ -16,11 +16,13 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from pipelines import outputs
 from pipelines.plan import read_entries
-from transforms.core import fileio
+from configs.schema import FetchConfig
+from transforms.core.fetch import file_url_path, read_path
 from transforms.core.images import SIDE, overlay
 from transforms.core.keys import safe_key
 from transforms.core.masks import decode_segmentation
 from transforms.core.records import PlanEntry, StageError
+from transforms.sources.load import PLAN_STAGE
 
 
 def spread(counts: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
@@ -71,10 +73,11 @@ def reject_picture(out: str, row: dict, plans: dict, side: int = SIDE) -> Image.
     if row["shard"] not in plans:
         plans[row["shard"]] = {e.key: e for e in read_entries(out, row["shard"])}
     entry = plans[row["shard"]].get(row["image_key"])
-    if entry is None:
+    if entry is None or row["stage"] == PLAN_STAGE:   # refused by the source (e.g. a local path): never read
         return None
     try:
-        im = ImageOps.exif_transpose(Image.open(io.BytesIO(fileio.read_bytes(entry.uri)))).convert("RGB")
+        data = read_path(file_url_path(entry.uri), FetchConfig().max_bytes)   # regular files only, bounded
+        im = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
     except Exception:  # noqa: BLE001 - an image that does not load simply has no picture
         return None
     mask = _object_mask(entry, row["key"], im.size) if row["level"] == "candidate" else None

@@ -46,7 +46,7 @@ def _coco(tmp) -> list[str]:
 def _laion(tmp) -> list[str]:
     path = os.path.join(tmp, "table.parquet")
     pq.write_table(pa.table({"url": DEMO_IMAGES, "caption": CAPTIONS}), path)
-    return [f"source.annotations={path}"]
+    return [f"source.annotations={path}", "source.allow_local_files=true"]   # absolute paths to the demo photos
 
 
 def _webdataset(tmp) -> list[str]:

@@ -88,7 +88,7 @@ def server():
 
 
 FAST = FetchConfig(connect_timeout=1.0, read_timeout=0.5, total_timeout=1.5, max_bytes=4 * MB,
-                   max_redirects=3, retries=2, backoff=0.05)
+                   max_redirects=3, retries=2, backoff=0.05, allow_private_addresses=True)  # server on loopback
 
 
 @pytest.mark.parametrize("path, reason", [
@@ -114,7 +114,7 @@ def test_a_hostile_server_ends_in_a_reason_within_the_bounds(server, path, reaso
 
 
 def test_a_dripping_server_is_cut_at_the_total_timeout(server):
-    cfg = FetchConfig(read_timeout=0.5, total_timeout=0.6, retries=0)
+    cfg = FetchConfig(read_timeout=0.5, total_timeout=0.6, retries=0, allow_private_addresses=True)
     start = time.monotonic()
     with pytest.raises(FetchError) as e:
         fetch_url(server + "/drip", cfg)  # 12 bytes over 2.4 s
@@ -156,7 +156,8 @@ def test_a_build_over_http_accounts_for_every_image(server, tmp_path):
         coco.add(None, name)
     out = str(tmp_path / "out")
     report = build(coco, out, f"source.images={server}", "image.fetch.read_timeout=0.5",
-                   "image.fetch.total_timeout=1.5", "image.fetch.max_bytes=4194304", "image.fetch.backoff=0.05")
+                   "image.fetch.total_timeout=1.5", "image.fetch.max_bytes=4194304", "image.fetch.backoff=0.05",
+                   "image.fetch.allow_private_addresses=true")
     assert_accounting(out, report)
     got = outcomes(out)
     assert got.pop("f-000000000001-100") == "pair"

@@ -37,7 +37,8 @@ FAILING = {"/missing.jpg": "load/http_404", "/down.jpg": "load/http_503", "/slow
            "/huge.jpg": "load/too_large", "/page.html": "load/not_an_image", "/fake.jpg": "load/not_an_image",
            "/loop": "load/too_many_redirects"}
 FAST = ["image.fetch.read_timeout=0.5", "image.fetch.total_timeout=3", "image.fetch.retries=1",
-        "image.fetch.backoff=0.05", "image.fetch.max_bytes=4194304"]
+        "image.fetch.backoff=0.05", "image.fetch.max_bytes=4194304",
+        "image.fetch.allow_private_addresses=true"]   # the test server is on loopback
 KEEP_ALL = ["filters.min_area_ratio=0", "filters.max_area_ratio=1", "filters.min_pixels=1",
             "filters.max_border_touch=1", "filters.min_component_share=0", "filters.min_crop_kept=0",
             "filters.min_sam_iou=0", "filters.max_objects=0"]
@@ -52,7 +53,8 @@ def laion_table(folder, web, run: str) -> tuple[str, dict[str, str]]:
     rows = [(web.url(f"/img/{n}?{run}"), c, "written") for n, c in zip(NAMES, CAPTIONS)]
     rows += [(web.url(f"/flaky/{NAMES[0]}?{run}"), "a cat again", "written"),
              (web.url(f"/redirect/{NAMES[1]}?{run}"), "a dog, redirected", "written"),
-             (f"file://{local}", "a cat from a file url", "written"), ("local.jpg", "a dog from a path", "written"),
+             (f"file://{local}", "a cat from a file url", "read/local_path_refused"),   # source.allow_local_files off
+             ("local.jpg", "a dog from a path", "written"),
              ("", "an apple without a url", "read/no_url"), ("data:image/png;base64,iVBO", "a cat", "read/bad_scheme")]
     rows += [(web.url(f"{p}?{run}"), "a cat", want) for p, want in FAILING.items()]
     path = os.path.join(folder, "laion.parquet")

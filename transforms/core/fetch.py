@@ -6,11 +6,17 @@ timeouts and a total deadline per image, the body size (streamed; reading stops 
 redirects followed, the retries (5xx and timeouts only, exponential backoff) and the requests at once per
 worker process (a semaphore). Every failure raises ``FetchError`` whose ``reason`` is the reject reason:
 ``http_<code>``, ``timeout``, ``too_large``, ``not_an_image``, ``bad_scheme``, ``too_many_redirects``,
-``connection_error``, ``opted_out`` (X-Robots-Tag noai), and for tar members ``file_missing``/``read_error``.
+``connection_error``, ``opted_out`` (X-Robots-Tag noai), ``private_address`` (the host resolves to a loopback,
+private, link-local, unique-local, multicast or unspecified address: transforms/core/addresses.py; checked on
+the address connected to, every redirect too, unless ``image.fetch.allow_private_addresses``), and for tar
+members ``file_missing``/``read_error``. Every other read (local file, tar member, FileSystems path) is bounded by
+``max_bytes`` too (``too_large``) and reads regular files only: a FIFO, device or socket is ``not_a_file``.
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 import threading
 import time
 import urllib.parse
@@ -21,7 +27,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from configs.schema import FetchConfig
-from transforms.core import fileio
+from transforms.core import addresses, fileio
 from transforms.core.records import StageError
 
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -62,6 +68,8 @@ def read_uri(uri: str, cfg: FetchConfig) -> bytes:
         return fetch_url(uri, cfg)
     m = _MEMBER.match(uri)
     if m:
+        if int(m["size"]) > cfg.max_bytes:
+            raise FetchError("too_large", f"tar member of {m['size']} bytes > image.fetch.max_bytes={cfg.max_bytes}")
         return read_member(m["path"], int(m["offset"]), int(m["size"]))
     scheme = urllib.parse.urlsplit(uri).scheme
     if len(scheme) > 1 and "://" not in uri:     # data:, mailto:, javascript: (not a C: drive)
@@ -72,11 +80,33 @@ def read_uri(uri: str, cfg: FetchConfig) -> bytes:
     except ValueError:
         raise FetchError("bad_scheme", f"{path[:60]}: not http(s), file:// or a Beam FileSystems path "
                                        f"(is the filesystem's extra installed?)") from None
+    return read_path(path, cfg.max_bytes)
+
+
+def read_path(path: str, max_bytes: int) -> bytes:
+    """The bytes of a local or FileSystems file, at most ``max_bytes`` (more is ``too_large``); a local path
+    must be a regular file (checked before opening: a FIFO would block, /dev/zero never ends); a folder stays ``read_error``."""
+    if "://" not in path:
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            reason = "file_missing" if isinstance(e, FileNotFoundError) else "read_error"
+            raise FetchError(reason, f"{path}: {type(e).__name__}") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise FetchError("read_error", f"{path}: IsADirectoryError")
+        if not stat.S_ISREG(st.st_mode):
+            raise FetchError("not_a_file", f"{path}: not a regular file (a FIFO, device or socket)")
+        if st.st_size > max_bytes:
+            raise FetchError("too_large", f"{path}: {st.st_size} bytes > image.fetch.max_bytes={max_bytes}")
     try:
-        return fileio.read_bytes(path)
+        with fileio.open_read(path) as f:
+            data = f.read(max_bytes + 1)
     except Exception as e:  # noqa: BLE001 - any filesystem's "not there" or "cannot read"
         reason = "file_missing" if not fileio.exists(path) else "read_error"
-        raise FetchError(reason, f"{uri}: {type(e).__name__}") from None
+        raise FetchError(reason, f"{path}: {type(e).__name__}") from None
+    if len(data) > max_bytes:
+        raise FetchError("too_large", f"{path}: more than image.fetch.max_bytes={max_bytes} bytes")
+    return data
 
 
 def read_member(path: str, offset: int, size: int) -> bytes:
@@ -94,11 +124,14 @@ def read_member(path: str, offset: int, size: int) -> bytes:
 
 
 def _pool(cfg: FetchConfig) -> urllib3.PoolManager:
-    key = (cfg.user_agent, cfg.concurrency)
+    key = (cfg.user_agent, cfg.concurrency, cfg.allow_private_addresses)
     with _LOCK:
         if key not in _POOLS:
-            _POOLS[key] = urllib3.PoolManager(num_pools=64, maxsize=cfg.concurrency, block=False,
-                                              headers={"User-Agent": cfg.user_agent, "Accept": "image/*,*/*;q=0.5"})
+            pool = urllib3.PoolManager(num_pools=64, maxsize=cfg.concurrency, block=False,
+                                       headers={"User-Agent": cfg.user_agent, "Accept": "image/*,*/*;q=0.5"})
+            if not cfg.allow_private_addresses:
+                pool.pool_classes_by_scheme = addresses.POOL_CLASSES
+            _POOLS[key] = pool
         return _POOLS[key]
 
 
@@ -148,6 +181,8 @@ def _request(url: str, cfg: FetchConfig, deadline: float):
     try:
         return _pool(cfg).request("GET", url, redirect=False, retries=False, preload_content=False,
                                   timeout=timeout)
+    except addresses.PrivateAddress as e:
+        raise FetchError("private_address", e.detail[:300]) from None
     except urllib3.exceptions.NewConnectionError as e:   # refused, unknown host (a TimeoutError subclass)
         raise FetchError("connection_error", f"{type(e).__name__}: {str(e)[:200]}") from None
     except urllib3.exceptions.TimeoutError as e:

@@ -6,6 +6,7 @@ ever carries a final name. Temporary names start with '.tmp-' and are the only f
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import uuid
@@ -49,8 +50,19 @@ def _tmp_name(path: str) -> str:
     return FileSystems.join(folder, f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}")
 
 
+def _fsync(f) -> None:
+    """Flush ``f`` to the disk when it is a local file (object stores commit on close)."""
+    try:
+        fd = f.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    f.flush()
+    os.fsync(fd)
+
+
 def write_atomic(path: str, write: Callable | bytes) -> None:
-    """Write ``path`` via a temporary sibling; ``write`` is bytes or a function taking the open file."""
+    """Write ``path`` via a temporary sibling; ``write`` is bytes or a function taking the open file. A local
+    file is fsynced before its rename: after a power cut the final name holds all its bytes or is absent."""
     tmp = _tmp_name(path)
     try:
         with FileSystems.create(tmp) as f:
@@ -58,6 +70,7 @@ def write_atomic(path: str, write: Callable | bytes) -> None:
                 f.write(write)
             else:
                 write(f)
+            _fsync(f)
         FileSystems.rename([tmp], [path])  # replaces an existing file (os.rename; copy+delete on object stores)
     except BaseException:
         if FileSystems.exists(tmp):
@@ -69,9 +82,16 @@ def write_json(path: str, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=1, sort_keys=True).encode())
 
 
+def glob_escape(path: str) -> str:
+    """``path`` with its glob characters made literal (``out[v2]`` -> ``out[[]v2]``), so a folder name
+    with brackets, ``*`` or ``?`` matches itself (glob and fnmatch both read ``[x]`` as the character x)."""
+    return "".join(f"[{c}]" if c in "[*?" else c for c in path)
+
+
 def list_names(folder: str, pattern: str = "*") -> list[str]:
-    """File names (not paths) in ``folder`` matching a glob pattern; [] when the folder is absent."""
-    results = FileSystems.match([FileSystems.join(folder, pattern)])
+    """File names (not paths) in ``folder`` matching a glob pattern; [] when the folder is absent. The
+    folder is taken literally (glob characters in it are escaped); only ``pattern`` is a glob."""
+    results = FileSystems.match([FileSystems.join(glob_escape(folder), pattern)])
     return sorted(posixpath.basename(m.path.replace("\\", "/")) for m in results[0].metadata_list)
 
 

@@ -24,6 +24,8 @@ def make_candidate(rec: ImageRecord, obj: ObjectRef, mask: np.ndarray, crop_kept
     }
     if rec.meta.get("caption"):
         meta["caption"] = rec.meta["caption"]
+    if rec.meta.get("colour"):
+        meta["colour"] = rec.meta["colour"]   # the embedded ICC profile converted to sRGB on load
     scores = {"crop_kept": round(crop_kept, 6), **obj.scores}
     return Candidate(key=object_key(rec, obj), shard=rec.shard, image_key=rec.key,
                      class_name=obj.class_name, category_id=obj.category_id, image=rec.image, mask=mask,

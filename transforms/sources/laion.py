@@ -2,8 +2,10 @@
 
 One row = one image. The URL column is required, caption/width/height/licence are used when present
 (names configurable in ``source.*_column``, matched case-insensitively, img2dataset's ``url``/``caption`` by
-default). Rows may hold http(s) URLs (downloaded by the load stage through the bounded client),
-``file://`` URLs, or local/FileSystems paths (relative ones are relative to the table's folder). Keys are
+default). Rows may hold http(s) URLs (downloaded by the load stage through the bounded client), object
+store URLs (gs://, s3://), or paths relative to the table's folder. A table from the web must not read the
+machine it runs on: ``file://`` URLs, absolute paths and relative paths that leave the table's folder are
+rejects (``read/local_path_refused``) unless ``source.allow_local_files: true``. Keys are
 ``<name>-<file index>-<row index>`` over the tables in sorted order, so the plan is deterministic.
 """
 from __future__ import annotations
@@ -65,18 +67,32 @@ def read_table(path: str, cfg: SourceConfig) -> tuple[pa.Table, dict[str, str]]:
     return table, table_columns(cfg, table.column_names, path)
 
 
-def row_uri(url: str, table_path: str) -> tuple[str, str]:
-    """(uri the load stage reads, '' or a reject reason) for one row's URL or path."""
+LOCAL_REFUSED = "local_path_refused"
+
+
+def row_uri(url: str, table_path: str, allow_local: bool = False) -> tuple[str, str]:
+    """(uri the load stage reads, '' or a reject reason) for one row's URL or path. Paths inside the
+    table's folder are read; file:// URLs, absolute paths and paths leaving it only with ``allow_local``."""
     if not url:
         return "", "no_url"
+    if url[:7].lower() == "file://":
+        return url, "" if allow_local else LOCAL_REFUSED
     if "://" in url[:12]:
-        return url, ""          # http(s), file://, gs://, s3://: the load stage reads or refuses it
+        return url, ""          # http(s), gs://, s3://: the load stage reads or refuses it
     m = _SCHEME.match(url)
     if m:
         return url, "bad_scheme"  # data:, javascript:, mailto: ...
-    if url.startswith("/") or "://" in table_path:
-        return (url if url.startswith("/") else posixpath.join(posixpath.dirname(table_path), url)), ""
-    return os.path.normpath(os.path.join(os.path.dirname(table_path), url)), ""
+    if url.startswith(("/", "\\")) or os.path.isabs(url):
+        return url, "" if allow_local else LOCAL_REFUSED
+    if "://" in table_path:
+        folder = posixpath.dirname(table_path)
+        uri = posixpath.normpath(posixpath.join(folder, url)).replace(":/", "://", 1)
+        inside = uri.startswith(folder.rstrip("/") + "/")
+    else:
+        uri = os.path.normpath(os.path.join(os.path.dirname(table_path), url))
+        folder = os.path.dirname(os.path.abspath(table_path))
+        inside = os.path.abspath(uri).startswith(folder.rstrip(os.sep) + os.sep)
+    return uri, "" if inside or allow_local else LOCAL_REFUSED
 
 
 def _int(value) -> int | None:
@@ -98,7 +114,7 @@ def table_entries(cfg: SourceConfig, path: str, file_index: int, budget: int) ->
     for i in range(rows.num_rows):
         get = {role: values[i] for role, values in data.items()}
         url = str(get.get("url") or "").strip()
-        uri, problem = row_uri(url, path)
+        uri, problem = row_uri(url, path, cfg.allow_local_files)
         h, w = _int(get.get("height")), _int(get.get("width"))
         meta = {"url": url, "file_name": f"{posixpath.basename(path)}#{i}",
                 "licence": str(get.get("licence") or "") or cfg.licence, "listed_size_hw": [h, w] if h and w else None}

@@ -1,4 +1,5 @@
-"""Load stage: bytes -> HxWx3 uint8 RGB, EXIF-rotated, size-checked, resized by the configured policy.
+"""Load stage: bytes -> HxWx3 uint8 RGB, EXIF-rotated, ICC profile converted to sRGB (recorded in
+``rec.meta["colour"]``, then the pair's json), size-checked, resized by the configured policy.
 
 Every per-image failure is a reject with a precise reason (``StageError`` carries it from the helpers);
 an image the source rejected while planning is reported under stage 'read', nothing read.
@@ -12,6 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from configs.schema import ImageConfig
 from transforms.core import fileio
+from transforms.core.colour import to_srgb
 from transforms.core.fetch import read_uri
 from transforms.core.geometry import apply_resize, out_size, resize_params
 from transforms.core.records import ImageRecord, Reject, StageError, reject
@@ -58,7 +60,12 @@ def _check_pixels(w: int, h: int, cfg: ImageConfig) -> None:
 
 
 def decode_image(data: bytes, cfg: ImageConfig) -> np.ndarray:
-    """Encoded bytes -> HxWx3 uint8 RGB at its own size; raises StageError with a precise reason."""
+    """Encoded bytes -> HxWx3 uint8 RGB (sRGB) at its own size; raises StageError with a precise reason."""
+    return decode_with_colour(data, cfg)[0]
+
+
+def decode_with_colour(data: bytes, cfg: ImageConfig) -> tuple[np.ndarray, dict | None]:
+    """(HxWx3 uint8 sRGB at its own size, the colour record or None when no ICC profile was embedded)."""
     if not data:
         raise StageError("empty_file")
     try:
@@ -74,12 +81,13 @@ def decode_image(data: bytes, cfg: ImageConfig) -> np.ndarray:
     try:
         im.load()
         im = ImageOps.exif_transpose(im)
+        im, colour = to_srgb(im)
         rgb = _to_rgb(im)
     except (OSError, ValueError, SyntaxError) as e:
         raise StageError("corrupt_image", str(e)[:200]) from None
     if min(rgb.shape[:2]) < cfg.min_side:
         raise StageError("too_small", f"{rgb.shape[1]}x{rgb.shape[0]} < image.min_side={cfg.min_side}")
-    return np.ascontiguousarray(rgb)
+    return np.ascontiguousarray(rgb), colour
 
 
 def load_image(rec: ImageRecord, cfg: ImageConfig) -> ImageRecord | Reject:
@@ -88,12 +96,14 @@ def load_image(rec: ImageRecord, cfg: ImageConfig) -> ImageRecord | Reject:
         return reject(rec, PLAN_STAGE, rec.planned_reject.reason, rec.planned_reject.detail)
     try:
         data = read_uri(rec.uri, cfg.fetch)  # http(s) through the bounded client, tar members, file://, paths
-        rgb = decode_image(data, cfg)
+        rgb, colour = decode_with_colour(data, cfg)
     except StageError as e:
         return reject(rec, STAGE, e.reason, e.detail)
     except Exception as e:  # noqa: BLE001 - any filesystem's "not there" or "cannot read"
         reason = "file_missing" if not fileio.exists(rec.uri) else "read_error"
         return reject(rec, STAGE, reason, f"{rec.uri}: {type(e).__name__}")
+    if colour:
+        rec.meta["colour"] = colour
     rec.orig_hw = rgb.shape[:2]
     rec.scale, resized, rec.offset = resize_params(*rec.orig_hw, cfg)
     rec.image = np.ascontiguousarray(apply_resize(rgb, resized, rec.offset, out_size(rec.orig_hw, cfg)))

@@ -50,9 +50,13 @@ def test_laion_parquet_rows_become_entries_with_caption_classes(tmp_path):
     assert first["meta"]["caption"] == "Two cats and a dog on a sofa" and first["meta"]["licence"] == "cc-by"
     assert first["meta"]["listed_size_hw"] == [480, 640] and "width" not in first["meta"]
     assert entries[2]["uri"] == str(local) and classes(entries[2]) == []
-    assert [e["meta"].get("reject", {}).get("reason") for e in entries] == [None, None, None, "no_url", "bad_scheme"]
-    for e in entries[1:3]:
-        assert isinstance(load_image(PlanEntry.from_json(e).to_record(0), ImageConfig(size=64)), ImageRecord)
+    assert [e["meta"].get("reject", {}).get("reason") for e in entries] == \
+        [None, "local_path_refused", None, "no_url", "bad_scheme"]   # file:// only with source.allow_local_files
+    assert isinstance(load_image(PlanEntry.from_json(entries[2]).to_record(0), ImageConfig(size=64)), ImageRecord)
+    opted = plan(kind="laion_parquet", annotations=str(tmp_path / "part-0.parquet"), url_column="url",
+                 caption_column="TEXT", allow_local_files=True)
+    assert "reject" not in opted[1]["meta"]
+    assert isinstance(load_image(PlanEntry.from_json(opted[1]).to_record(0), ImageConfig(size=64)), ImageRecord)
 
 
 def test_csv_and_tsv_tables_their_limit_and_column_errors(tmp_path):
