@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, get_args, get_origin, get_type_hints
+from types import UnionType
+from typing import Any, Callable, Mapping, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -153,6 +154,14 @@ def _build_item(cls, data: Any, key: str):
 
 
 def _coerce(key: str, value: Any, kind: type):
+    if get_origin(kind) in (Union, UnionType):   # ``float | None``: null switches the setting off
+        args = [a for a in get_args(kind) if a is not type(None)]
+        if value is None and len(args) < len(get_args(kind)):
+            return None
+        try:
+            return _coerce(key, value, args[0])
+        except ConfigError:
+            raise ConfigError(f"{key}: expected {args[0].__name__} or null (off), got {_show(value)}") from None
     if get_origin(kind) is tuple:
         return _coerce_tuple(key, value, kind)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):

@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 import re
+import threading
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -72,6 +73,26 @@ def run_isolated(predict, batch: list) -> list:
     return out
 
 
+class Serialized:
+    """A loaded runner that runs one ``predict`` at a time: torch modules and diffusers schedulers keep
+    state between calls, so concurrent calls from Beam's threads (multi_threading, Dataflow's SDK threads)
+    or from the processes sharing one model (``share_across_processes``) must not interleave. The lock lives
+    with the model (in the sharing server when shared), so every caller of that one copy waits its turn."""
+
+    def __init__(self, runner: Any):
+        self.runner = runner
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:   # the runner's own attributes (device, model, ...)
+        if name == "runner":
+            raise AttributeError(name)
+        return getattr(self.runner, name)
+
+    def predict(self, requests: list) -> list:
+        with self._lock:
+            return self.runner.predict(requests)
+
+
 def _nbytes(value: Any) -> int:
     if isinstance(value, np.ndarray):
         return value.nbytes
@@ -110,7 +131,7 @@ class Handler(ModelHandler):
             raise ModelLoadError(f"{self.cfg._KEY}.device is {device} but CUDA is not available here; "
                                  f"use --set {self.cfg._KEY}.device=auto (or cpu)")
         try:
-            return self.build(device, resolve_dtype(self.cfg.dtype, device))
+            return Serialized(self.build(device, resolve_dtype(self.cfg.dtype, device)))
         except Exception as e:
             raise ModelLoadError(self.load_failure(e)) from e
 

@@ -11,6 +11,9 @@ import os
 WORDS = ["a", "an", "the", "photo", "of", "background", "empty", "place", "object", "red", "round", "apple",
          "cat", "dog", "add", "with", "fur", "shiny", "describe", "main", "characteristics", "."]
 
+DEMO_CLASSES = ["person", "flag", "helmet", "patch", "rocket", "cup", "saucer", "spoon", "tower", "galaxy",
+                "optic", "disc", "camera", "tripod"]
+
 
 def _bert_tokenizer(extra=()):
     from transformers import BertTokenizer
@@ -62,7 +65,8 @@ def build_grounding_dino(folder: str) -> str:
     from transformers import (BertConfig, GroundingDinoConfig, GroundingDinoForObjectDetection,
                               GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
     torch.manual_seed(0)
-    tok = _bert_tokenizer()
+    # the demo set's class names are words it knows: a detected phrase then names its prompt (issue 14)
+    tok = _bert_tokenizer(extra=DEMO_CLASSES)
     backbone = SwinConfig(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1],
                           window_size=2, out_features=["stage2", "stage3", "stage4"])
     text = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,

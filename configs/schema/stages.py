@@ -6,6 +6,7 @@ CLIP filters, issue 4) and ``output``. A section holding a model nests its Model
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from configs.schema.base import ConfigError, _choice, _placeholders, _range, _show
@@ -87,12 +88,15 @@ class FilterConfig:
     min_component_share: float = 0.8  # largest connected component / mask area
     min_crop_kept: float = 0.9      # share of the object left after the centre crop
     max_objects: int = 5            # per image, largest first; 0 = no cap
-    min_sam_iou: float = 0.0        # Grounded-SAM: SAM's predicted IoU of the mask (confident masks only)
+    min_sam_iou: float | None = 0.0  # Grounded-SAM: SAM's predicted IoU (unbounded, may be < 0); null = off
 
     def __post_init__(self):
         for name in ("min_area_ratio", "max_area_ratio", "max_border_touch", "min_component_share",
-                     "min_crop_kept", "min_sam_iou"):
+                     "min_crop_kept"):
             _range(f"filters.{name}", getattr(self, name), 0.0, 1.0)
+        if self.min_sam_iou is not None and not math.isfinite(self.min_sam_iou):
+            raise ConfigError(f"filters.min_sam_iou: {self.min_sam_iou!r} must be a finite number (SAM's "
+                              "predicted IoU is unbounded and can be negative) or null to switch the filter off")
         if self.min_area_ratio > self.max_area_ratio:
             raise ConfigError("filters.min_area_ratio must not exceed filters.max_area_ratio")
         _range("filters.min_pixels", self.min_pixels, 1, 10**9)

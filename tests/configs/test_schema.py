@@ -61,3 +61,9 @@ def test_dump_round_trips():
     path_cfg = load_config(None, [])
     assert isinstance(path_cfg, Config)
     assert "max_objects: 2" in dump_yaml(cfg)
+
+
+def test_min_sam_iou_bad_values_name_the_key():
+    for bad in ("filters.min_sam_iou=.nan", "filters.min_sam_iou=high"):
+        with pytest.raises(ConfigError, match="filters.min_sam_iou"):
+            load_config(DEMO_CONFIG, [bad])

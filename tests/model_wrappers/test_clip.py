@@ -39,7 +39,7 @@ def test_embeddings_are_unit_length_and_follow_the_request(scorer):
 
 
 def test_each_distinct_image_is_embedded_once_per_call_and_texts_are_cached(tiny):
-    s = handler(tiny).load_model()
+    s = handler(tiny).load_model().runner   # the scorer inside the lock
     seen, real = [], s.embed_images
     s.embed_images = lambda ims: seen.append(len(ims)) or real(ims)
     same = IMAGES[0].copy()

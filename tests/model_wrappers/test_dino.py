@@ -17,7 +17,7 @@ IMAGES = [RNG.integers(0, 255, (40 + 8 * i, 56, 3), dtype=np.uint8) for i in ran
 @pytest.fixture(scope="module")
 def scorer(tiny) -> DinoScorer:
     cfg = load_config(None, [f"quality.dino.model={tiny['dino']}"])
-    return build_handler("dino", cfg.quality.dino).load_model()
+    return build_handler("dino", cfg.quality.dino).load_model().runner   # the scorer inside the lock
 
 
 def test_embeddings_are_unit_length_follow_the_request_and_each_image_is_embedded_once(scorer, monkeypatch):

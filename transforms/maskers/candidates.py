@@ -37,11 +37,24 @@ def with_candidates(rec: ImageRecord, rejects: list[Reject]) -> list[ImageRecord
     return ([rec] if rec.candidates else []) + rejects
 
 
+def prompt_match(label: str, prompts: tuple[str, ...]) -> bool:
+    """True when ``label`` is one of ``prompts`` or a run of whole words inside one (a caption's phrase)."""
+    words = label.lower().split()
+    if not words:
+        return False
+    for prompt in prompts:
+        pw = prompt.lower().split()
+        if any(pw[i:i + len(words)] == words for i in range(len(pw) - len(words) + 1)):
+            return True
+    return False
+
+
 def from_proposals(rec: ImageRecord, proposals: list[MaskProposal], unlabelled_class: str, masks_meta: dict,
-                   models: list[str]) -> list[ImageRecord | Reject]:
+                   models: list[str], prompts: tuple[str, ...] | None = None) -> list[ImageRecord | Reject]:
     """A model masker's masks (HxW bool, output frame) -> the record with one candidate each, plus rejects.
     ``masks_meta`` (the masker's kind and models) goes to ``meta['masks']``, ``models`` to
-    ``meta['models']['masks']``."""
+    ``meta['models']['masks']``. With ``prompts`` (a text-prompted masker), a mask whose label matches none
+    of them is rejected (``unmatched_label``) instead of becoming a class."""
     if not proposals:
         return [reject(rec, STAGE, "no_masks")]
     category = {o.class_name: o.category_id for o in rec.objects}
@@ -49,6 +62,10 @@ def from_proposals(rec: ImageRecord, proposals: list[MaskProposal], unlabelled_c
     for i, p in enumerate(proposals):
         if p.mask.shape != rec.image.shape[:2]:
             raise ValueError(f"mask {p.mask.shape} does not match image {rec.image.shape[:2]}")
+        if prompts is not None and not prompt_match(p.label, prompts):
+            key = object_key(rec, ObjectRef(ann_id=f"m{i:03d}", category_id=-1, class_name=p.label))
+            out.append(reject_object(rec, key, STAGE, "unmatched_label", f"label={p.label!r}"))
+            continue
         name = p.label or unlabelled_class
         obj = ObjectRef(ann_id=f"m{i:03d}", category_id=category.get(name, -1), class_name=name,
                         scores=dict(p.scores))

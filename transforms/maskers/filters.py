@@ -36,7 +36,7 @@ def mask_scores(mask: np.ndarray) -> dict[str, float]:
 
 
 RULES = (  # (reason, score, test that passes); order = precedence of reasons
-    ("low_sam_iou", "sam_iou", lambda v, f: v >= f.min_sam_iou),   # Grounded-SAM masks only
+    ("low_sam_iou", "sam_iou", lambda v, f: f.min_sam_iou is None or v >= f.min_sam_iou),  # None = off
     ("cut_by_crop", "crop_kept", lambda v, f: v >= f.min_crop_kept),
     ("too_few_pixels", "pixels", lambda v, f: v >= f.min_pixels),
     ("area_too_small", "area_ratio", lambda v, f: v >= f.min_area_ratio),

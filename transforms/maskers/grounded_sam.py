@@ -1,7 +1,8 @@
 """The ``grounded_sam`` masker: GroundingDINO boxes for text prompts, SAM masks in them, via RunInference.
 
 Prompts come from the config's class list, the image's own categories, or its caption
-(``masks.grounding.prompt_source``); an image with none is rejected (``no_prompts``). Box score and SAM IoU
+(``masks.grounding.prompt_source``); an image with none is rejected (``no_prompts``). A box whose detected phrase matches none of the prompts (``[sep]``, ``object``) is
+rejected as ``propose/unmatched_label``, never made a class. Box score and SAM IoU
 go to ``Candidate.scores``; both models to ``meta['masks']`` and ``meta['models']['masks']``.
 """
 from __future__ import annotations
@@ -37,7 +38,8 @@ def grounding_request(rec: ImageRecord, cfg: Config) -> tuple[ImageRecord, Segme
 def grounded_candidates(rec: ImageRecord, proposals: list[MaskProposal], cfg: Config) -> list:
     g = cfg.masks.grounding
     named = {"kind": "grounded_sam", "model": g.model, "sam_model": g.sam_model}
-    return from_proposals(rec, proposals, cfg.masks.unlabelled_class, named, [g.model, g.sam_model])
+    return from_proposals(rec, proposals, cfg.masks.unlabelled_class, named, [g.model, g.sam_model],
+                          prompts=grounding_prompts(rec, cfg))
 
 
 GROUNDED_SAM = ModelStep(grounding_request, grounded_candidates, "grounded_sam", attrgetter("masks.grounding"))
