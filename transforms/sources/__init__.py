@@ -25,6 +25,15 @@ SOURCES: dict[str, Callable[[SourceConfig], list[PlanEntry]]] = {
     "openimages": plan_openimages,
 }
 
+# The proper name of the dataset each source reads (PIPE's target_img_dataset says "COCO", "OpenImages").
+# Sources that read any collection (a folder, img2dataset shards) have none: their source.name stands.
+DATASET_NAMES: dict[str, str] = {
+    "coco": "COCO",
+    "lvis": "LVIS",
+    "laion_parquet": "LAION",
+    "openimages": "OpenImages",
+}
+
 
 def plan_source(cfg: SourceConfig) -> list[list[PlanEntry]]:
     """The whole input as shards of ``cfg.shard_size`` entries; raises ConfigError for a bad source."""
