@@ -15,6 +15,7 @@ CORE = [
     "webdataset>=0.2.90",
     "pyyaml>=6",
     "urllib3>=2.0",                 # the bounded HTTP client of the load stage (transforms/fetch.py)
+    "tqdm>=4.66",                   # the live progress bar of local builds (pipelines/progress.py)
 ]
 MODELS = [
     "torch>=2.1",

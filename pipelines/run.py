@@ -118,7 +118,7 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
         f"{len(todo)} to build -> {out}")
     if todo:
         started = time.time()
-        with Progress(out, len(shards), len(shards) - len(todo), log):
+        with Progress(sum(len(shards[k]) for k in todo), log):
             for wave in waves(todo, options, cfg.source.shard_size, wave_images):
                 with beam.Pipeline(options=options) as p:
                     build_pipeline(p, cfg, out, wave)
