@@ -7,7 +7,7 @@ import collections
 
 from pipelines import outputs
 from pipelines.chain import ORDER as STAGES
-from pipelines.plan import planned_shards
+from pipelines.plan import planned_shards, read_summary
 
 
 def collect(out: str) -> tuple[list[dict], list[int]]:
@@ -64,6 +64,8 @@ def format_funnel(report: dict) -> str:
             parts.append("images dropped: " + ", ".join(f"{k}={v}" for k, v in row["images_dropped"].items()))
         lines.append(f"  {row['stage']:<{width}} {row['candidates_in']:>8} {row['candidates_kept']:>8}  "
                      f"{'; '.join(parts) or '-'}")
+    if report.get("where"):
+        lines.append(f"  source.where {report['where']!r}: {report['where_left_out']} rows left out, never planned")
     if report["lost_images"]:
         lines.append(f"  LOST (no pair, no reject): {report['lost_images'][:10]}")
     if report["shards_missing"]:
@@ -71,9 +73,10 @@ def format_funnel(report: dict) -> str:
     return "\n".join(lines)
 
 
-def build_report(stats: list[dict], missing: list[int]) -> dict:
-    """The funnel of the finished shards plus shard accounting (report.json's content)."""
+def build_report(stats: list[dict], missing: list[int], plan_summary: dict | None = None) -> dict:
+    """The funnel of the finished shards plus shard accounting (report.json's content); with a plan
+    summary (pipelines/plan.py ``read_summary``) also ``where`` and ``where_left_out`` (rows not planned)."""
     report = funnel(stats)
     report.update({"shards_planned": len(stats) + len(missing), "shards_done": len(stats),
-                   "shards_missing": missing})
+                   "shards_missing": missing, **(plan_summary or {})})
     return report
