@@ -31,9 +31,9 @@ def test_rows_left_out_are_counted_in_plan_report_funnel_and_card(tmp_path):
     assert read_summary(out) == {"where": rule, "where_left_out": 3}
     assert report["where_left_out"] == load_report(out)["where_left_out"] == 3
     assert report["images_in"] == 2 and report["images_in"] + report["where_left_out"] == len(images)
-    built = {k for s in outputs.finished_shards(out) for k in
-             outputs.read_pairs_table(out, s, ["image_key"]).column(0).to_pylist()}
-    built |= {r["image_key"] for s in outputs.finished_shards(out) for r in outputs.read_rejects_table(out, s).to_pylist()}
+    shards = outputs.finished_shards(out)
+    built = {k for s in shards for k in outputs.read_pairs_table(out, s, ["image_key"]).column(0).to_pylist()}
+    built |= {r["image_key"] for s in shards for r in outputs.read_rejects_table(out, s).to_pylist()}
     assert built == {"laion-0000-000000000", "laion-0000-000000004"}
     assert f"plan: source.where {rule!r} left out 3 rows" in lines
     assert f"source.where {rule!r}: 3 rows left out, never planned" in format_funnel(report)

@@ -4,6 +4,7 @@ with ``source.limit``, and errors naming the key and the missing column."""
 from __future__ import annotations
 
 import json
+import re
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,14 +41,13 @@ def test_the_language_keeps_comparisons_and_logic(text, columns):
     ("a in [1, 2]", "is not allowed"), ("a == None", "None is not allowed"), ("-a > 1", "'-' only before a number"),
     ("f(a) > 1", "is not allowed")])
 def test_anything_else_is_refused_at_config_load(text, said):
-    with pytest.raises(ConfigError, match=f"source.where: .*{said}".replace("(", r"\(").replace(")", r"\)")
-                       .replace("[", r"\[").replace("]", r"\]").replace("+", r"\+").replace(".b", r"\.b")):
+    with pytest.raises(ConfigError, match=f"source.where: .*{re.escape(said)}"):
         SourceConfig(where=text)
 
 
 def test_select_rows_nulls_count_as_false_and_limits_count_what_was_read():
     table = pa.table({k: LAION[k] for k in ("AESTHETIC", "punsafe", "pwatermark")})
-    assert select_rows(RULE, table, "t") .rows == [0, 5] and select_rows(RULE, table, "t").left_out == 4
+    assert select_rows(RULE, table, "t").rows == [0, 5] and select_rows(RULE, table, "t").left_out == 4
     first = select_rows("aesthetic >= 5", table, "t", budget=2)
     assert first.rows == [0, 2] and first.left_out == 1      # row 1 left out; rows after 2 never looked at
     assert select_rows("", table, "t", budget=4).rows == [0, 1, 2, 3]
