@@ -16,6 +16,7 @@ CORE = [
     "pyyaml>=6",
     "urllib3>=2.0",                 # the bounded HTTP client of the load stage (transforms/fetch.py)
     "boto3>=1.28,<2",               # s3:// through Beam's FileSystems (what apache-beam[aws] adds); the loader
+    "tqdm>=4.66",                   # the live progress bar of local builds (pipelines/progress.py)
 ]
 MODELS = [
     "torch>=2.1",

@@ -53,7 +53,12 @@ def _local(m: ModelRef) -> Location:
         ok = os.path.isfile(os.path.join(path, MARKERS[m.layout]))
     if ok:
         return Location("local", path)
-    what = "file not found" if m.layout == "file" else f"no {MARKERS.get(m.layout, '')} in the folder"
+    if m.layout == "file":
+        what = "file not found"
+    elif not os.path.isdir(path):
+        what = "folder not found"
+    else:
+        what = f"no {MARKERS.get(m.layout, '')} in the folder"
     return Location("missing", path, f"{what}; {how_to_get(m)}")
 
 

@@ -48,10 +48,26 @@ class ModelStatus:
         return (self.where.status == "missing" or bool(self.missing_packages)
                 or (self.where.status == "not_cached" and hub_offline()))
 
-    def line(self) -> str:
-        status = "missing packages " + ", ".join(self.missing_packages) if self.missing_packages else self.where.status
-        text = f"{self.stage:<9} {self.model.key:<26} {status:<11} {self.where.path or self.model.ref}"
-        return text + (f"\n{'':<37}-> {self.where.hint}" if self.where.hint and not self.where.found else "")
+    @property
+    def status(self) -> str:
+        return "missing packages " + ", ".join(self.missing_packages) if self.missing_packages else self.where.status
+
+    def line(self, widths: tuple[int, int, int] = (9, 26, 11)) -> str:
+        """One table row; ``widths`` of the stage, key and status columns (format_rows fits them)."""
+        w_stage, w_key, w_status = widths
+        text = f"{self.stage:<{w_stage}} {self.model.key:<{w_key}} {self.status:<{w_status}} " \
+               f"{self.where.path or self.model.ref}"
+        hint = f"\n{'':<{w_stage + w_key + 2}}-> {self.where.hint}"
+        return text + (hint if self.where.hint and not self.where.found else "")
+
+
+def format_rows(rows: list[ModelStatus]) -> list[str]:
+    """The rows as aligned lines whatever the length of a stage name or key (importance_dino, ...);
+    the stage column is at least 9 wide (check.py pads its input lines the same way)."""
+    w_stage = max([9] + [len(r.stage) for r in rows])
+    w_key = max([26] + [len(r.model.key) for r in rows])
+    w_status = max([11] + [len(r.status) for r in rows])
+    return [r.line((w_stage, w_key, w_status)) for r in rows]
 
 
 def model_status(handlers: list[tuple[str, Handler]]) -> list[ModelStatus]:

@@ -10,6 +10,7 @@ import apache_beam as beam
 from configs.schema import Config
 from pipelines.chain import model_handlers, stage_chain
 from pipelines.plan import read_entries
+from pipelines.progress import CountFn
 from transforms.core.stage import Stage
 from transforms.formats import FORMATS
 from transforms.formats.shards import write_shard
@@ -34,7 +35,7 @@ class WriteShardFn(beam.DoFn):
 def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
     shards = p | "PlanShards" >> beam.Create(todo) | "SpreadShards" >> beam.Reshuffle()
     pcoll = (shards | "ReadPlan" >> beam.FlatMap(read_plan, out)
-             | "SpreadImages" >> beam.Reshuffle())
+             | "SpreadImages" >> beam.Reshuffle() | "CountImages" >> beam.ParDo(CountFn("images")))
     rejects = []
     handlers = dict(model_handlers(cfg))
     chain = stage_chain(cfg)
@@ -44,7 +45,8 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
         pcoll = result.kept
     grouped = {
         "plan": shards | "KeyPlan" >> beam.Map(lambda k: (k, k)),
-        "pairs": pcoll | "KeyPairs" >> beam.Map(lambda e: (e.shard, e)),
+        "pairs": (pcoll | "CountPairs" >> beam.ParDo(CountFn("pairs"))
+                  | "KeyPairs" >> beam.Map(lambda e: (e.shard, e))),
         "rejects": (rejects | "AllRejects" >> beam.Flatten()
                     | "KeyRejects" >> beam.Map(lambda r: (r.shard, r))),
     }

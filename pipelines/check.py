@@ -19,10 +19,16 @@ def add_check(sub) -> None:
 
 
 def check_report(cfg: Config) -> tuple[list[str], int]:
-    """(lines to print, number of blocking problems) for a loaded config."""
+    """(lines to print, number of blocking problems) for a loaded config; one aligned table of the inputs
+    and the models, whatever the length of a stage name (importance_dino, clip_prefilter)."""
     from pipelines.chain import model_handlers, stage_chain  # the registries import Beam: only when checking
-    lines = ["stages: " + " -> ".join(name for name, _, _ in stage_chain(cfg))]
-    problems = 0
+    handlers = model_handlers(cfg)
+    rows = []
+    if handlers:
+        from model_wrappers.registry import model_status  # imports torch (seconds): only when a model is named
+        rows = model_status(handlers)
+    w_stage = max([9] + [len(r.stage) for r in rows])
+    lines, problems = ["stages: " + " -> ".join(name for name, _, _ in stage_chain(cfg))], 0
     for key in PATH_KEYS:
         section, name = key.split(".")
         path = getattr(getattr(cfg, section), name)
@@ -30,13 +36,11 @@ def check_report(cfg: Config) -> tuple[list[str], int]:
             continue  # not used by this source, or a built-in name
         ok = "://" in path or os.path.exists(path)
         problems += not ok
-        lines.append(f"input     {key:<26} {'found' if ok else 'missing':<11} {path}")
-    handlers = model_handlers(cfg)
-    if not handlers:
+        lines.append(f"{'input':<{w_stage}} {key:<26} {'found' if ok else 'missing':<11} {path}")
+    if not rows:
         return lines + ["models: none (the CPU default)"], problems
-    from model_wrappers.registry import model_status  # imports torch (seconds): only when a model is named
-    rows = model_status(handlers)
-    return lines + [r.line() for r in rows], problems + sum(r.blocking for r in rows)
+    from model_wrappers.registry import format_rows
+    return lines + format_rows(rows), problems + sum(r.blocking for r in rows)
 
 
 def run_check(args, extra) -> None:

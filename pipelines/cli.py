@@ -93,7 +93,11 @@ def add_export(sub) -> None:
     p.add_argument("--format", choices=["pipe"], default="pipe", help="PIPE's release schema (the only one)")
     p.add_argument("--to", required=True, help="a new local folder for the parquet files and README.md")
     p.add_argument("--with-masks", action="store_true", help="also write PIPE_Masks' table to TO/masks/")
-    p.add_argument("--test-fraction", type=float, default=0.0, help="share of source images in a test split")
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="share of source images in the test split (default 0.01, at least one image; 0: no test split)")
+    p.add_argument("--test-images", type=int, default=None, help="or: this many source images in the test split")
+    p.add_argument("--dataset-name", default=None,
+                   help="target_img_dataset (default: the source's proper name, COCO, LVIS, OpenImages or LAION)")
 
 
 def run_export(args, extra) -> None:
@@ -101,9 +105,12 @@ def run_export(args, extra) -> None:
     from pipelines.export import export_pipe
     from pipelines.outputs import require_output
     require_output(args.output)
-    done = export_pipe(args.output, args.to, args.with_masks, args.test_fraction)
-    for name, split in {**done["splits"], **({"masks": done["masks"]} if done["masks"] else {})}.items():
+    done = export_pipe(args.output, args.to, args.with_masks, args.test_fraction,
+                       test_count=args.test_images, name=args.dataset_name)
+    masks = {f"masks {s}": v for s, v in (done["masks"] or {}).items()}
+    for name, split in {**done["splits"], **masks}.items():
         print(f"export: {name}: {split['num_examples']} rows in {len(split['files'])} file(s)")
+    print(f"export: test split: {done['test_images']} whole source image(s)")
     print(f"export: {args.to} (card: {os.path.join(args.to, 'README.md')})")
 
 

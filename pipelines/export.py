@@ -5,16 +5,21 @@ companion ``PIPE_Masks``), streaming: one pair in memory at a time plus one row 
     DIR/data/test-00000.parquet  ...   `huggingface` schema metadata), Instruction_VLM-LLM, Instruction_Class,
                                        Instruction_Ref_Dataset, object_location, target_img_dataset, img_id,
                                        ann_id (strings; "" where an instruction kind does not exist)
-    DIR/masks/masks-00000.parquet ...  (--with-masks) mask, target_img_dataset, img_id, ann_id
+    DIR/masks/masktrain-00000.parquet ...  (--with-masks) mask, target_img_dataset, img_id, ann_id; the
+    DIR/masks/masktest-00000.parquet  ...  same train/test split as the pairs (PIPE_Masks' two splits)
     DIR/README.md                      dataset card (pipelines/report/card.py)
 
-``datasets.load_dataset("parquet", data_dir=DIR)`` gives the train/test splits (the masks folder matches no
-split pattern); ``load_dataset(DIR)`` and ``load_dataset(DIR, "masks")`` read the card's configs.
-The test split holds whole source images (a stable hash of dataset/img_id), so no photo is in both splits.
+PIPE's README call ``load_dataset("parquet", data_files={"train": "DIR/data/train-*", "test":
+"DIR/data/test-*"})`` works on every export with a test split, which is the default; so do
+``load_dataset("parquet", data_dir=DIR)`` (the mask files' ``masktrain`` matches no split pattern: datasets
+wants "train" after a separator) and ``load_dataset(DIR)`` / ``load_dataset(DIR, "masks")`` (the card's configs).
+The test split holds whole source images: the ``n`` images with the lowest stable hash of dataset/img_id,
+``n`` = --test-images, or --test-fraction of the images (at least one), so no photo is in both splits.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 import zlib
@@ -22,11 +27,12 @@ import zlib
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from configs.schema import ConfigError
+from configs.schema import ConfigError, SourceConfig
 from pipelines import outputs
 from pipelines.report.card import write_card
 from transforms.core.fileio import TMP_PREFIX
 from transforms.formats.pipe import PIPE
+from transforms.sources import DATASET_NAMES
 
 PIPE_STRINGS = ("Instruction_VLM-LLM", "Instruction_Class", "Instruction_Ref_Dataset", "object_location",
                 "target_img_dataset", "img_id", "ann_id")
@@ -34,6 +40,7 @@ PIPE_COLUMNS = ("source_img", "target_img") + PIPE_STRINGS
 MASK_COLUMNS = ("mask", "target_img_dataset", "img_id", "ann_id")
 MAX_FILE_BYTES = 500 * 2**20   # a parquet file is closed once it holds this much row data
 ROW_GROUP = 100                # rows per row group (what the Hub's viewer handles well for images)
+TEST_FRACTION = 0.01           # default share of source images in the test split (at least one image)
 
 
 def features(columns: tuple[str, ...]):
@@ -46,9 +53,53 @@ def features(columns: tuple[str, ...]):
                               else datasets.Value("string") for c in columns})
 
 
-def split_of(dataset: str, img_id: str, test_fraction: float) -> str:
-    """'test' for a stable ``test_fraction`` of source images (crc32 of dataset/img_id), else 'train'."""
-    return "test" if zlib.crc32(f"{dataset}/{img_id}".encode()) / 2**32 < test_fraction else "train"
+def image_hash(dataset: str, img_id: str) -> int:
+    """A stable hash of a source image (crc32 of dataset/img_id): the order test images are taken in."""
+    return zlib.crc32(f"{dataset}/{img_id}".encode())
+
+
+def test_images(images: set[tuple[str, str]], fraction: float | None, count: int | None) -> set:
+    """The source images (dataset, img_id) of the test split: the ``count`` (or ``fraction`` of them,
+    rounded up, at least one) with the lowest stable hash; none when both are 0."""
+    n = count if count is not None else math.ceil(fraction * len(images)) if fraction else 0
+    if n and n >= len(images):
+        raise ConfigError(f"--test-images/--test-fraction: a test split of {n} image(s) leaves no training "
+                          f"image (the output has {len(images)} source image(s)); ask for fewer, or pass "
+                          f"--test-fraction 0 for an export without a test split")
+    return set(sorted(images, key=lambda i: (image_hash(*i), i))[:n])
+
+
+def split_counts(fraction: float | None, count: int | None) -> None:
+    """Reject out-of-range split options with the flag's name."""
+    if fraction is not None and not 0.0 <= fraction < 1.0:
+        raise ConfigError(f"--test-fraction: {fraction!r} is out of range; allowed 0 to <1")
+    if count is not None and count < 0:
+        raise ConfigError(f"--test-images: {count!r} is negative; give a count of source images (0 for none)")
+    if fraction is not None and count is not None:
+        raise ConfigError("--test-fraction and --test-images: give one of them, not both")
+
+
+def source_images(out: str, shards: list[int]) -> set[tuple[str, str]]:
+    """(dataset, img_id) of every pair in the finished shards, read off the parquet sidecars."""
+    images = set()
+    for shard in shards:
+        t = outputs.read_pairs_table(out, shard, ["dataset", "image_id"])
+        images.update(zip(map(str, t["dataset"].to_pylist()), map(str, t["image_id"].to_pylist())))
+    return images
+
+
+def dataset_name(out: str, given: str | None) -> str | None:
+    """What target_img_dataset says: ``given``; else the source's proper name (COCO, LVIS, OpenImages,
+    LAION; transforms/sources DATASET_NAMES) unless the run named its source itself (a source.name other
+    than the default 'coco' or the kind's own name, e.g. 'demo'); else None (the run's source.name stays)."""
+    if given is not None:
+        if not given.strip():
+            raise ConfigError("--dataset-name: empty; name the source dataset (e.g. COCO) or leave it out")
+        return given
+    src = outputs.source_section(out)
+    kind, named = src.get("kind", "coco"), str(src.get("name", SourceConfig.name)).lower()
+    proper = DATASET_NAMES.get(kind)
+    return proper if proper and named in {SourceConfig.name, kind.lower(), proper.lower()} else None
 
 
 def _image(sample: dict, stem: str) -> dict:
@@ -56,13 +107,14 @@ def _image(sample: dict, stem: str) -> dict:
     return {"bytes": sample[name], "path": f"{sample['__key__']}.{name}"}
 
 
-def pipe_rows(sample: dict) -> tuple[dict, dict]:
+def pipe_rows(sample: dict, name: str | None = None) -> tuple[dict, dict]:
     """One pair's raw members -> (PIPE row, PIPE_Masks row). Instruction_Class is the class instruction
     ("add a cat"), Instruction_VLM-LLM the VLM/LLM one, Instruction_Ref_Dataset a referring-expression one;
-    object_location the 3x3 grid cell of transforms/core/geometry.py LOCATIONS."""
+    object_location the 3x3 grid cell of transforms/core/geometry.py LOCATIONS; target_img_dataset ``name``
+    (the run's source.name when None)."""
     meta = json.loads(sample["json"])
     instr, src = meta.get("instructions") or {}, meta.get("source") or {}
-    ids = {"target_img_dataset": str(src.get("dataset", "")), "img_id": str(src.get("image_id", "")),
+    ids = {"target_img_dataset": name or str(src.get("dataset", "")), "img_id": str(src.get("image_id", "")),
            "ann_id": str(src.get("ann_id", ""))}
     row = {"source_img": _image(sample, "source"), "target_img": _image(sample, "target"),
            "Instruction_VLM-LLM": instr.get("vlm_llm", ""), "Instruction_Class": instr.get("add", ""),
@@ -137,12 +189,7 @@ def check_target(to: str) -> None:
             raise ConfigError(f"--to {to} already holds an export ({folder}); choose an empty folder")
 
 
-def export_pipe(out: str, to: str, with_masks: bool = False, test_fraction: float = 0.0,
-                max_file_bytes: int = MAX_FILE_BYTES, row_group: int = ROW_GROUP) -> dict:
-    """Stream every finished pair of ``out`` into PIPE's parquet layout under ``to``; write the card.
-    Returns {"splits": {name: {num_examples, num_bytes, files}}, "masks": {...} or None}."""
-    if not 0.0 <= test_fraction < 1.0:
-        raise ConfigError(f"--test-fraction: {test_fraction!r} is out of range; allowed 0 to <1")
+def _check_output(out: str) -> list[int]:
     shards = outputs.finished_shards(out)
     if not shards:
         raise ConfigError(f"{out}: no finished shards to export (is it an inpaint-pairs output?)")
@@ -150,24 +197,43 @@ def export_pipe(out: str, to: str, with_masks: bool = False, test_fraction: floa
     if fmt is not PIPE:
         raise ConfigError(f"{out} holds {fmt.name} samples: --format pipe exports PIPE-format pairs (output.format "
                           f"pipe); read {fmt.name} shards directly (see the card, {out}/README.md)")
+    return shards
+
+
+def export_pipe(out: str, to: str, with_masks: bool = False, test_fraction: float | None = None,
+                max_file_bytes: int = MAX_FILE_BYTES, row_group: int = ROW_GROUP,
+                test_count: int | None = None, name: str | None = None) -> dict:
+    """Stream every finished pair of ``out`` into PIPE's parquet layout under ``to``; write the card.
+    The test split: ``test_count`` source images, or ``test_fraction`` of them (default TEST_FRACTION, at
+    least one); 0 for none. Returns {"splits": {name: {num_examples, num_bytes, files}}, "masks": {...} or
+    None, "test_images": count}."""
+    split_counts(test_fraction, test_count)
+    shards = _check_output(out)
     check_target(to)
+    name = dataset_name(out, name)
+    fraction = TEST_FRACTION if test_fraction is None and test_count is None else test_fraction
+    test = test_images(source_images(out, shards), fraction, test_count)
     pipe_schema, mask_schema = features(PIPE_COLUMNS).arrow_schema, features(MASK_COLUMNS).arrow_schema
-    writers = {s: PartWriter(os.path.join(to, "data"), s, pipe_schema, max_file_bytes, row_group)
-               for s in ("train", "test")}
-    masks = PartWriter(os.path.join(to, "masks"), "masks", mask_schema, max_file_bytes, row_group)
+    splits = ("train", "test")
+    writers = {s: PartWriter(os.path.join(to, "data"), s, pipe_schema, max_file_bytes, row_group) for s in splits}
+    masks = {s: PartWriter(os.path.join(to, "masks"), f"mask{s}", mask_schema, max_file_bytes, row_group)
+             for s in splits}
     try:
         for shard in shards:
             for sample in outputs.iter_samples(out, shard):
-                row, mask_row = pipe_rows(sample)
-                writers[split_of(row["target_img_dataset"], row["img_id"], test_fraction)].add(row)
+                src = (json.loads(sample["json"]).get("source") or {})
+                split = "test" if (str(src.get("dataset", "")), str(src.get("image_id", ""))) in test else "train"
+                row, mask_row = pipe_rows(sample, name)
+                writers[split].add(row)
                 if with_masks:
-                    masks.add(mask_row)
+                    masks[split].add(mask_row)
     except BaseException:
-        for w in (*writers.values(), masks):
+        for w in (*writers.values(), *masks.values()):
             w.abort()
         raise
     result = {"splits": {s: w.close() for s, w in writers.items() if w.count},
-              "masks": masks.close() if with_masks else None}
+              "masks": {s: w.close() for s, w in masks.items() if w.count} if with_masks else None,
+              "test_images": len(test)}
     write_card(out, export_layout(result), to)
     return result
 
@@ -179,18 +245,21 @@ def export_layout(result: dict) -> dict:
               "features": {"default": [(c, kind(c)) for c in PIPE_COLUMNS]},
               "splits": {"default": {s: (v["num_examples"], v["num_bytes"]) for s, v in result["splits"].items()}}}
     if result.get("masks"):
-        layout["configs"]["masks"] = {"train": "masks/masks-*"}
+        layout["configs"]["masks"] = {s: f"masks/mask{s}-*" for s in result["masks"]}
         layout["features"]["masks"] = [(c, kind(c)) for c in MASK_COLUMNS]
-        layout["splits"]["masks"] = {"train": (result["masks"]["num_examples"], result["masks"]["num_bytes"])}
-    masks = ('\nmasks = load_dataset("parquet", data_dir="DIR/masks")["train"]  '
-             "# join on (target_img_dataset, img_id, ann_id)") if result.get("masks") else ""
+        layout["splits"]["masks"] = {s: (v["num_examples"], v["num_bytes"]) for s, v in result["masks"].items()}
+    masks = ('\nmasks = load_dataset("DIR", "masks")  # train/test as the pairs; '
+             "join on (target_img_dataset, img_id, ann_id)") if result.get("masks") else ""
+    call = ('ds = load_dataset("parquet", data_files={"train": "DIR/data/train-*", "test": "DIR/data/test-*"})'
+            '  # PIPE\'s own call; or load_dataset("DIR")') if "test" in result["splits"] else \
+        'ds = load_dataset("parquet", data_dir="DIR")  # or load_dataset("DIR"); exported without a test split'
     layout["loading"] = (
         "Parquet with the columns and types of PIPE's release (paint-by-inpaint/PIPE); images are "
         "`datasets` Image features.\n\n```python\nfrom datasets import load_dataset\n"
-        f'ds = load_dataset("parquet", data_dir="DIR")  # or load_dataset("DIR"){masks}\n```\n\n'
+        f"{call}{masks}\n```\n\n"
         "`Instruction_Class` is the class instruction (\"add a cat\"), `Instruction_VLM-LLM` the "
         "VLM/LLM instruction and `Instruction_Ref_Dataset` a referring-expression one (\"\" when the "
         "recipe made none). `object_location` is one of nine grid cells: top/middle/bottom x "
-        "left/center/right (\"top left\", \"center\", ...). The test split, when present, holds whole "
-        "source images.")
+        "left/center/right (\"top left\", \"center\", ...). The test split holds whole source images "
+        "(none of them is in train).")
     return layout

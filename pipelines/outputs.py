@@ -47,6 +47,12 @@ def output_format(out: str) -> OutputFormat:
     return FORMATS[(config.get("output") or {}).get("format", "pipe")]
 
 
+def source_section(out: str) -> dict:
+    """The ``source`` section of the config a run recorded (config.yaml; keys it leaves out are defaults)."""
+    config = yaml.safe_load(fileio.read_bytes(fileio.join(out, "config.yaml"))) or {}
+    return config.get("source") or {}
+
+
 def iter_samples(out: str, shard: int) -> Iterator[dict]:
     """The samples of one shard tar in key order: {'__key__', member name: raw bytes, ...} as the output
     format names its members (webdataset's own tar iterators, over a Beam FileSystems stream)."""

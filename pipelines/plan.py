@@ -1,6 +1,8 @@
 """The plan files, OUT/plan/NNNNNN.json: the sole owner of their names, layout and reading.
 
-A plan file holds one shard's ``PlanEntry``s ({"shard": k, "images": [entry, ...]}). Every slice writes
+A plan file holds one shard's ``PlanEntry``s ({"shard": k, "images": [entry, ...]}). OUT/plan/summary.json
+holds what the plan left out as a whole (``source.where`` and the rows it left out), written only when a
+``source.where`` is set, so outputs without one are byte for byte as before. Every slice writes
 every missing plan file (same bytes whoever writes it), so the report can tell which shards of the whole
 plan are missing; a slice only builds shards k with k % n == i.
 """
@@ -11,6 +13,7 @@ from transforms.core.records import PlanEntry
 from transforms.formats.shards import paths, shard_name
 
 FOLDER = "plan"
+SUMMARY = "summary.json"
 
 
 def plan_path(out: str, shard: int) -> str:
@@ -37,3 +40,16 @@ def write_plan(out: str, shards: list[list[PlanEntry]], part: tuple[int, int] = 
         if k % n == i and not fileio.exists(paths(out, k)["stats"]):
             todo.append(k)
     return todo
+
+
+def write_summary(out: str, summary: dict) -> None:
+    """OUT/plan/summary.json when ``source.where`` left rows out of the plan (same bytes whoever writes it)."""
+    path = fileio.join(out, FOLDER, SUMMARY)
+    if summary.get("where") and not fileio.exists(path):
+        fileio.write_json(path, {"where": summary["where"], "where_left_out": summary["where_left_out"]})
+
+
+def read_summary(out: str) -> dict:
+    """{'where': expression, 'where_left_out': rows} of a plan made with ``source.where``, else {}."""
+    path = fileio.join(out, FOLDER, SUMMARY)
+    return fileio.read_json(path) if fileio.exists(path) else {}

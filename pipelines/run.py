@@ -18,13 +18,13 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from configs.schema import Config, ConfigError, dump_yaml
 from pipelines.build import build_pipeline
 from pipelines.chain import require_models, stage_chain
-from pipelines.plan import FOLDER as PLAN_FOLDER, write_plan
+from pipelines.plan import FOLDER as PLAN_FOLDER, write_plan, write_summary
 from pipelines.progress import Progress
 from pipelines.report import format_funnel, write_card, write_report
 from transforms.core import fileio
 from transforms.formats import FORMATS
 from transforms.maskers import PLANNERS
-from transforms.sources import plan_source
+from transforms.sources import plan_with_summary
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """Beam flags pass through; locally the default is FnApiRunner (it downloads nothing)."""
@@ -110,20 +110,23 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     fileio.use_options(options)  # the driver reads inputs and writes the plan: s3:// needs the --s3_* flags
     stage_chain(cfg)  # registry names checked before any work
     require_models(cfg, log)
-    shards = plan_source(cfg.source)
+    shards, summary = plan_with_summary(cfg.source)
     if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
         shards = PLANNERS[cfg.masks.kind](shards, cfg)
     prepare_output(cfg, out)
     todo = write_plan(out, shards, part)
+    write_summary(out, summary)
     clear_stale_tmp(out, todo)
     n_images = sum(len(s) for s in shards)
     mine = [k for k in range(len(shards)) if k % part[1] == part[0]]
     where = f" (slice {part[0]}/{part[1]}: {len(mine)} shards)" if part[1] > 1 else ""
     log(f"plan: {n_images} images in {len(shards)} shards{where}; {len(mine) - len(todo)} already done, "
         f"{len(todo)} to build -> {out}")
+    if summary["where"]:
+        log(f"plan: source.where {summary['where']!r} left out {summary['where_left_out']} rows")
     if todo:
         started = time.time()
-        with Progress(out, len(shards), len(shards) - len(todo), log):
+        with Progress(sum(len(shards[k]) for k in todo), log):
             for wave in waves(todo, options, cfg.source.shard_size, wave_images):
                 with beam.Pipeline(options=options) as p:
                     build_pipeline(p, cfg, out, wave)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from configs.schema.base import ConfigError, _range
+from configs.schema.where import parse_where
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class SourceConfig:
     vocabulary: str = "lvis"        # captions -> objects (Grounded-SAM prompts): lvis (shipped list) | none | a file
     max_caption_classes: int = 8    # classes kept per caption, in caption order
     allow_local_files: bool = False  # laion_parquet: read file:// rows, absolute paths and paths outside the table's folder
+    where: str = ""                 # laion_parquet/webdataset: keep rows where this holds ('aesthetic >= 5 and ...')
 
     def __post_init__(self):
         if not self.name.isalnum():
@@ -38,6 +40,8 @@ class SourceConfig:
         if not self.url_column.strip():
             raise ConfigError("source.url_column: empty; name the column holding the image URLs (e.g. url)")
         _range("source.max_caption_classes", self.max_caption_classes, 1, 256)
+        if self.where.strip():
+            parse_where(self.where)   # syntax checked at load; columns when the tables are read
 
 
 PATH_KEYS = ("source.annotations", "source.images", "source.masks", "source.classes", "source.vocabulary")

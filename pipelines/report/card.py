@@ -18,6 +18,7 @@ import yaml
 
 from pipelines import outputs
 from pipelines.report.card_text import hf_licence, render_card
+from pipelines.plan import read_summary
 from pipelines.report.funnel import build_report, collect
 from pipelines.report.gallery import spread
 from transforms.core import fileio
@@ -124,7 +125,7 @@ def gather(out: str, shards: int = 16) -> dict:
     config = yaml.safe_load(config_text)
     fmt = outputs.output_format(out)
     stats, missing = collect(out)
-    report = build_report(stats, missing)
+    report = build_report(stats, missing, read_summary(out))
     counts = pair_counts(out, fmt, [s["shard"] for s in stats])
     picked = spread([(s["shard"], s["pairs"]) for s in stats], shards)
     sample = metadata_sample(out, picked)

@@ -146,7 +146,8 @@ def counts(facts: dict) -> str:
     totals = table(["count", "value"], [
         ["images in", r["images_in"]], ["images rejected", r["images_rejected"]],
         ["candidates", r["candidates"]], [unit, r["pairs"]], [f"images with {unit}", c["images_with_pairs"]],
-        ["classes", len(c["classes"])], ["shards finished", f"{r['shards_done']}/{r['shards_planned']}"]])
+        ["classes", len(c["classes"])], ["shards finished", f"{r['shards_done']}/{r['shards_planned']}"]]
+        + ([[f"rows left out by source.where `{r['where']}`", r["where_left_out"]]] if r.get("where") else []))
     classes = table(["class", unit], [[k, v] for k, v in c["classes"].most_common(TOP_CLASSES)])
     text = f"{totals}\n\n### Classes (top {TOP_CLASSES})\n\n{classes}"
     fmt = facts["format"]

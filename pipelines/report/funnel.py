@@ -47,16 +47,26 @@ def funnel(stats: list[dict]) -> dict:
 
 
 def format_funnel(report: dict, unit: str = "pairs") -> str:
-    """The funnel as text; ``unit`` is what the output format writes (its card's plural noun)."""
+    """The funnel as an aligned table (the stage column as wide as the longest name); ``unit`` is what the
+    output format writes (its card's plural noun). ``in``/``kept`` count candidates; images a stage drops
+    whole (load: unreadable, too small) are listed apart as ``images dropped``, so a load row keeping all
+    its candidates while dropping images reads right."""
+    shown = [r for r in report["stages"] if r["candidates_in"] or r["images_dropped"] or r["candidates_dropped"]]
+    width = max([len("stage")] + [len(r["stage"]) for r in shown])
     lines = [f"funnel: {report['images_in']} images in, {report['images_rejected']} rejected, "
              f"{report['candidates']} candidates, {report['pairs']} {unit} written "
              f"({report['shards_done']}/{report['shards_planned']} shards)",
-             f"  {'stage':<14} {'in':>8} {'kept':>8}  dropped"]
-    for row in report["stages"]:
-        drops = {**{f"image:{k}": v for k, v in row["images_dropped"].items()}, **row["candidates_dropped"]}
-        if row["candidates_in"] or drops:
-            reasons = ", ".join(f"{k}={v}" for k, v in drops.items()) or "-"
-            lines.append(f"  {row['stage']:<14} {row['candidates_in']:>8} {row['candidates_kept']:>8}  {reasons}")
+             f"  {'stage':<{width}} {'cand in':>8} {'kept':>8}  dropped"]
+    for row in shown:
+        parts = []
+        if row["candidates_dropped"]:
+            parts.append(", ".join(f"{k}={v}" for k, v in row["candidates_dropped"].items()))
+        if row["images_dropped"]:
+            parts.append("images dropped: " + ", ".join(f"{k}={v}" for k, v in row["images_dropped"].items()))
+        lines.append(f"  {row['stage']:<{width}} {row['candidates_in']:>8} {row['candidates_kept']:>8}  "
+                     f"{'; '.join(parts) or '-'}")
+    if report.get("where"):
+        lines.append(f"  source.where {report['where']!r}: {report['where_left_out']} rows left out, never planned")
     if report["lost_images"]:
         lines.append(f"  LOST (no pair, no reject): {report['lost_images'][:10]}")
     if report["shards_missing"]:
@@ -64,9 +74,10 @@ def format_funnel(report: dict, unit: str = "pairs") -> str:
     return "\n".join(lines)
 
 
-def build_report(stats: list[dict], missing: list[int]) -> dict:
-    """The funnel of the finished shards plus shard accounting (report.json's content)."""
+def build_report(stats: list[dict], missing: list[int], plan_summary: dict | None = None) -> dict:
+    """The funnel of the finished shards plus shard accounting (report.json's content); with a plan
+    summary (pipelines/plan.py ``read_summary``) also ``where`` and ``where_left_out`` (rows not planned)."""
     report = funnel(stats)
     report.update({"shards_planned": len(stats) + len(missing), "shards_done": len(stats),
-                   "shards_missing": missing})
+                   "shards_missing": missing, **(plan_summary or {})})
     return report

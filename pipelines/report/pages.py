@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pipelines import outputs
 from pipelines.report import gallery, html
+from pipelines.plan import read_summary
 from pipelines.report.funnel import build_report, collect
 from transforms.core import fileio
 
@@ -32,7 +33,7 @@ def write_pages(out: str, report: dict, counts: list[tuple[int, int]], n: int = 
 def write_report(out: str, gallery_size: int = 32, per_reason: int = 6) -> dict:
     """Re-merge the shards' stats into report.json, then write report.html and rejects.html."""
     stats, missing = collect(out)
-    report = build_report(stats, missing)
+    report = build_report(stats, missing, read_summary(out))
     fileio.write_json(fileio.join(out, "report.json"), report)
     write_pages(out, report, [(s["shard"], s["pairs"]) for s in stats], gallery_size, per_reason)
     return report
@@ -43,7 +44,7 @@ def preview(out: str, n: int = 64, png: str | None = None, html_path: str | None
     ``png``, a Pillow contact sheet. Returns {"html", "png", "pairs"}."""
     outputs.require_output(out)
     stats, missing = collect(out)
-    report = build_report(stats, missing)
+    report = build_report(stats, missing, read_summary(out))
     view = outputs.output_format(out).view
     views = [view(s) for s in gallery.sample_pairs(out, n, [(s["shard"], s["pairs"]) for s in stats])]
     page = html_path or fileio.join(out, "preview.html")

@@ -122,3 +122,24 @@ def test_handlers_batch_and_share_as_configured():
     assert handler.batch_elements_kwargs() == {"min_batch_size": 3, "max_batch_size": 3}
     assert handler.share_model_across_processes()
     assert handler.get_num_bytes([np.zeros(10, np.uint8), "abc"]) == 13
+
+
+def test_a_missing_model_folder_is_named_as_such(tmp_path):
+    gone = locate(ModelRef("quality.clip.model", str(tmp_path / "nowhere"), "transformers"))
+    assert gone.status == "missing" and gone.hint.startswith("folder not found;") and "config.json" not in gone.hint
+    (tmp_path / "empty").mkdir()
+    empty = locate(ModelRef("quality.clip.model", str(tmp_path / "empty"), "transformers"))
+    assert empty.hint.startswith("no config.json in the folder;")
+
+
+def test_model_rows_stay_aligned_for_long_stage_names(tmp_path):
+    from model_wrappers.registry import format_rows
+    rows = [ModelStatus(stage, ModelRef(key, str(tmp_path / stage), "transformers"),
+                        locate(ModelRef(key, str(tmp_path / stage), "transformers")))
+            for stage, key in (("mask", "masks.sam.model"), ("importance_dino", "quality.dino.model"),
+                               ("clip_prefilter", "quality.clip.model"))]
+    lines = [line.split("\n")[0] for line in format_rows(rows)]
+    starts = {line.index(str(tmp_path)) for line in lines}
+    assert len(starts) == 1 and {line.index("missing") for line in lines} == {len("importance_dino") + 1 + 26 + 1}
+    hints = [line.split("\n")[1] for line in format_rows(rows)]
+    assert {h.index("->") for h in hints} == {len("importance_dino") + 1 + 26 + 1}

@@ -16,7 +16,7 @@ from PIL import Image
 
 from pipelines import cli
 from pipelines.report.card import write_card
-from pipelines.export import PIPE_COLUMNS, export_pipe
+from pipelines.export import PIPE_COLUMNS, dataset_name, export_pipe
 from transforms.core.geometry import LOCATIONS
 
 datasets = pytest.importorskip("datasets")
@@ -32,7 +32,8 @@ def exported(demo_build, tmp_path_factory):
                      "--test-fraction", str(TEST_FRACTION)]) == 0
     cache = str(tmp_path_factory.mktemp("hf"))
     pairs = datasets.load_dataset("parquet", data_dir=to, cache_dir=cache)
-    masks = datasets.load_dataset("parquet", data_dir=os.path.join(to, "masks"), cache_dir=cache)["train"]
+    masks = datasets.load_dataset("parquet", data_files={s: f"{to}/masks/mask{s}-*" for s in ("train", "test")},
+                                  cache_dir=cache)
     return to, pairs, masks
 
 
@@ -110,15 +111,16 @@ def test_rows_are_the_runs_pairs_with_their_ids_instructions_and_images(exported
     assert sorted(seen) == sorted(sidecar)
 
 
-def test_masks_join_back_to_the_pairs_and_test_images_stay_out_of_train(exported):
+def test_masks_join_back_to_the_pairs_in_the_same_split_and_test_images_stay_out_of_train(exported):
     _, pairs, masks = exported
-    assert list(masks.features) == ["mask", "target_img_dataset", "img_id", "ann_id"]
-    by_id = {(m["target_img_dataset"], m["img_id"], m["ann_id"]): m["mask"] for m in masks}
-    rows = [r for split in pairs.values() for r in split]
-    assert len(by_id) == len(masks) == len(rows)
-    for r in rows:
-        mask = np.asarray(by_id[(r["target_img_dataset"], r["img_id"], r["ann_id"])])
-        assert mask.shape == np.asarray(r["target_img"]).shape[:2] and set(np.unique(mask)) == {0, 255}
+    assert set(masks) == set(pairs) == {"train", "test"}
+    for split in ("train", "test"):
+        assert list(masks[split].features) == ["mask", "target_img_dataset", "img_id", "ann_id"]
+        by_id = {(m["target_img_dataset"], m["img_id"], m["ann_id"]): m["mask"] for m in masks[split]}
+        assert len(by_id) == len(masks[split]) == len(pairs[split])
+        for r in pairs[split]:
+            mask = np.asarray(by_id[(r["target_img_dataset"], r["img_id"], r["ann_id"])])
+            assert mask.shape == np.asarray(r["target_img"]).shape[:2] and set(np.unique(mask)) == {0, 255}
     assert not set(pairs["train"]["img_id"]) & set(pairs["test"]["img_id"])
 
 
@@ -128,7 +130,8 @@ def test_export_card_parses_and_loads_by_folder(exported, demo_build, tmp_path):
     infos = {i["config_name"]: i for i in head["dataset_info"]}
     splits = {s["name"]: s["num_examples"] for s in infos["default"]["splits"]}
     assert splits == {name: len(split) for name, split in pairs.items()}
-    assert sum(splits.values()) == demo_build[1]["pairs"] == infos["masks"]["splits"][0]["num_examples"]
+    assert sum(splits.values()) == demo_build[1]["pairs"]
+    assert {s["name"]: s["num_examples"] for s in infos["masks"]["splits"]} == splits
     assert [f["name"] for f in infos["default"]["features"]] == list(PIPE_COLUMNS)
     assert sorted(head["license"]) == ["cc0-1.0", "other"] and head["size_categories"] == ["n<1K"]
     by_folder = datasets.load_dataset(to, cache_dir=str(tmp_path))
@@ -157,20 +160,26 @@ def test_parquet_files_and_row_groups_are_bounded(demo_build, tmp_path):
     to = str(tmp_path / "small")
     done = export_pipe(demo_build[0], to, max_file_bytes=300_000, row_group=2)
     files = sorted(glob.glob(f"{to}/data/*.parquet"))
-    assert len(files) == len(done["splits"]["train"]["files"]) >= 3
+    assert len(files) == sum(len(s["files"]) for s in done["splits"].values()) >= 3
     biggest_row = 2 * 150_000  # two 512x512 JPEGs
     for path in files:
         meta = pq.ParquetFile(path).metadata
         assert all(meta.row_group(i).num_rows <= 2 for i in range(meta.num_row_groups))
         assert os.path.getsize(path) < 300_000 + biggest_row
-    loaded = datasets.load_dataset("parquet", data_dir=to, cache_dir=str(tmp_path / "hf"))["train"]
-    assert len(loaded) == demo_build[1]["pairs"] and not glob.glob(f"{to}/data/.tmp-*")
+    loaded = datasets.load_dataset("parquet", data_dir=to, cache_dir=str(tmp_path / "hf"))
+    assert sum(map(len, loaded.values())) == demo_build[1]["pairs"] and not glob.glob(f"{to}/data/.tmp-*")
     assert Image.open(io.BytesIO(pq.read_table(files[0])["source_img"][0]["bytes"].as_py())).size == (512, 512)
 
 
 def test_export_user_errors_exit_2_with_one_message(demo_build, tmp_path, capsys):
     assert cli.main(["export", demo_build[0], "--to", str(tmp_path / "x"), "--test-fraction", "1.5"]) == 2
     assert capsys.readouterr().err.startswith("inpaint-pairs: error: --test-fraction")
+    assert cli.main(["export", demo_build[0], "--to", str(tmp_path / "x"), "--test-images", "10000"]) == 2
+    assert "--test-images/--test-fraction: a test split of 10000 image(s) leaves no training" in capsys.readouterr().err
+    assert cli.main(["export", demo_build[0], "--to", str(tmp_path / "x"), "--test-images", "1",
+                     "--test-fraction", "0.1"]) == 2
+    assert "give one of them, not both" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "x")
     assert cli.main(["export", str(tmp_path), "--to", str(tmp_path / "y")]) == 2
     assert "not an inpaint-pairs output" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
@@ -181,3 +190,36 @@ def test_export_user_errors_exit_2_with_one_message(demo_build, tmp_path, capsys
 def test_export_refuses_a_folder_holding_an_export(exported, demo_build, capsys):
     assert cli.main(["export", demo_build[0], "--to", exported[0]]) == 2
     assert "already holds an export" in capsys.readouterr().err
+
+
+def test_default_export_loads_with_pipes_readme_call(demo_build, tmp_path, capsys):
+    """PIPE's README: load_dataset('parquet', data_files={'train': 'data/train-*', 'test': 'data/test-*'})."""
+    to = str(tmp_path / "default")
+    assert cli.main(["export", demo_build[0], "--to", to, "--with-masks"]) == 0
+    assert "test split: 1 whole source image(s)" in capsys.readouterr().out  # 1% of the demo, at least one
+    files = {s: f"{to}/data/{s}-*" for s in ("train", "test")}
+    ds = datasets.load_dataset("parquet", data_files=files, cache_dir=str(tmp_path / "hf"))
+    assert len(set(ds["test"]["img_id"])) == 1 and len(ds["train"]) + len(ds["test"]) == demo_build[1]["pairs"]
+    assert set(ds["train"]["target_img_dataset"]) == {"demo"}  # a source the run named itself keeps its name
+    by_card = datasets.load_dataset(to, "masks", cache_dir=str(tmp_path / "hf"))
+    assert {s: sorted(v["img_id"]) for s, v in by_card.items()} == {s: sorted(v["img_id"]) for s, v in ds.items()}
+
+
+def test_test_images_count_and_dataset_name(demo_build, tmp_path):
+    to = str(tmp_path / "two")
+    done = export_pipe(demo_build[0], to, test_count=2, name="COCO")
+    test = pq.read_table(done["splits"]["test"]["files"] and glob.glob(f"{to}/data/test-*"))
+    assert done["test_images"] == 2 and len(set(test["img_id"].to_pylist())) == 2
+    assert set(test["target_img_dataset"].to_pylist()) == {"COCO"}
+    none = export_pipe(demo_build[0], str(tmp_path / "none"), test_fraction=0.0)
+    assert set(none["splits"]) == {"train"} and none["test_images"] == 0
+
+
+@pytest.mark.parametrize("source, name", [({"kind": "coco"}, "COCO"), ({"kind": "lvis", "name": "lvis"}, "LVIS"),
+                                          ({"kind": "openimages"}, "OpenImages"),
+                                          ({"kind": "laion_parquet", "name": "laion"}, "LAION"),
+                                          ({"kind": "coco", "name": "demo"}, None), ({"kind": "folder"}, None)])
+def test_target_img_dataset_is_the_sources_proper_name(tmp_path, source, name):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"source": source}))
+    assert dataset_name(str(tmp_path), None) == name
+    assert dataset_name(str(tmp_path), "Mine") == "Mine"

@@ -25,13 +25,37 @@ SOURCES: dict[str, Callable[[SourceConfig], list[PlanEntry]]] = {
     "openimages": plan_openimages,
 }
 
+# The proper name of the dataset each source reads (PIPE's target_img_dataset says "COCO", "OpenImages").
+# Sources that read any collection (a folder, img2dataset shards) have none: their source.name stands.
+DATASET_NAMES: dict[str, str] = {
+    "coco": "COCO",
+    "lvis": "LVIS",
+    "laion_parquet": "LAION",
+    "openimages": "OpenImages",
+}
+
+
+# The sources whose rows ``source.where`` can select (tables with columns); they take a tally dict.
+WHERE_SOURCES = ("laion_parquet", "webdataset")
+
+
+def plan_with_summary(cfg: SourceConfig) -> tuple[list[list[PlanEntry]], dict]:
+    """(the whole input as shards of ``cfg.shard_size`` entries, the plan's summary: ``where`` and
+    ``where_left_out``, the rows ``source.where`` left out). Raises ConfigError for a bad source."""
+    if cfg.kind not in SOURCES:
+        raise ConfigError(f"source.kind: {cfg.kind!r} is not allowed; choose one of {', '.join(SOURCES)}")
+    tally = {"where": cfg.where.strip(), "where_left_out": 0}
+    if tally["where"] and cfg.kind not in WHERE_SOURCES:
+        raise ConfigError(f"source.where: selects rows of {' and '.join(WHERE_SOURCES)} sources only, not "
+                          f"source.kind={cfg.kind}; remove it")
+    entries = SOURCES[cfg.kind](cfg, tally) if cfg.kind in WHERE_SOURCES else SOURCES[cfg.kind](cfg)
+    if not entries:
+        left = f" (source.where={cfg.where!r} left out all {tally['where_left_out']} rows)" if tally["where"] else ""
+        raise ConfigError(f"source: no images found in {cfg.annotations or cfg.images}{left}")
+    size = cfg.shard_size
+    return [entries[i: i + size] for i in range(0, len(entries), size)], tally
+
 
 def plan_source(cfg: SourceConfig) -> list[list[PlanEntry]]:
     """The whole input as shards of ``cfg.shard_size`` entries; raises ConfigError for a bad source."""
-    if cfg.kind not in SOURCES:
-        raise ConfigError(f"source.kind: {cfg.kind!r} is not allowed; choose one of {', '.join(SOURCES)}")
-    entries = SOURCES[cfg.kind](cfg)
-    if not entries:
-        raise ConfigError(f"source: no images found in {cfg.annotations or cfg.images}")
-    size = cfg.shard_size
-    return [entries[i: i + size] for i in range(0, len(entries), size)]
+    return plan_with_summary(cfg)[0]

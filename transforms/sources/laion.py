@@ -21,8 +21,10 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from configs.schema import ConfigError, SourceConfig
+from configs.schema.where import parse_where
 from transforms.core.records import PlanEntry
 from transforms.sources.common import caption_entry, ext_of, finish, input_files
+from transforms.sources.where import column_map, select_rows
 
 TABLE_EXTS = ("parquet", "csv", "tsv")
 DEFAULTS = SourceConfig()
@@ -57,8 +59,11 @@ def read_table(path: str, cfg: SourceConfig) -> tuple[pa.Table, dict[str, str]]:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             if ext == "parquet":
                 pf = pq.ParquetFile(f)
-                cols = table_columns(cfg, pf.schema_arrow.names, path)
-                return pf.read(columns=sorted(set(cols.values()))), cols
+                names = pf.schema_arrow.names
+                cols = table_columns(cfg, names, path)
+                wanted = set(cols.values()) | (set(column_map(parse_where(cfg.where), names, path).values())
+                                               if cfg.where.strip() else set())
+                return pf.read(columns=sorted(wanted)), cols
             opts = pacsv.ParseOptions(delimiter="\t" if ext == "tsv" else ",", newlines_in_values=True)
             table = pacsv.read_csv(f, parse_options=opts, convert_options=pacsv.ConvertOptions(
                 column_types={cfg.url_column: pa.string(), cfg.caption_column: pa.string()}))
@@ -105,14 +110,16 @@ def _int(value) -> int | None:
     return v if v > 0 else None
 
 
-def table_entries(cfg: SourceConfig, path: str, file_index: int, budget: int) -> list[PlanEntry]:
-    """Plan entries of one table's first ``budget`` rows (0 = all)."""
+def table_entries(cfg: SourceConfig, path: str, file_index: int, budget: int) -> tuple[list[PlanEntry], int]:
+    """(plan entries of one table's first ``budget`` rows that ``source.where`` keeps (0 = all), rows it left
+    out). A kept row keeps its row number in its key, so keys do not move when the filter changes."""
     table, cols = read_table(path, cfg)
-    rows = table.slice(0, budget) if budget else table
+    chosen = select_rows(cfg.where, table, path, budget)
+    rows = table.take(pa.array(chosen.rows, pa.int64()))
     data = {role: rows.column(col).to_pylist() for role, col in cols.items()}
     entries = []
-    for i in range(rows.num_rows):
-        get = {role: values[i] for role, values in data.items()}
+    for j, i in enumerate(chosen.rows):
+        get = {role: values[j] for role, values in data.items()}
         url = str(get.get("url") or "").strip()
         uri, problem = row_uri(url, path, cfg.allow_local_files)
         h, w = _int(get.get("height")), _int(get.get("width"))
@@ -121,15 +128,19 @@ def table_entries(cfg: SourceConfig, path: str, file_index: int, budget: int) ->
         entry = caption_entry(cfg, (f"{file_index:04d}", f"{i:09d}"), uri, f"{posixpath.basename(path)}:{i}",
                               get.get("caption") or "", meta)
         entries.append(entry.reject(problem, url[:100]) if problem else entry)
-    return entries
+    return entries, chosen.left_out
 
 
-def plan_laion_parquet(cfg: SourceConfig) -> list[PlanEntry]:
-    """Every table ``source.annotations`` names (a file, a folder, a glob) -> plan entries, in order."""
+def plan_laion_parquet(cfg: SourceConfig, tally: dict | None = None) -> list[PlanEntry]:
+    """Every table ``source.annotations`` names (a file, a folder, a glob) -> plan entries, in order; rows
+    ``source.where`` leaves out are added to ``tally['where_left_out']``."""
     entries: list[PlanEntry] = []
+    tally = {} if tally is None else tally
     for i, path in enumerate(input_files("source.annotations", cfg.annotations, TABLE_EXTS)):
         budget = cfg.limit - len(entries) if cfg.limit else 0
         if cfg.limit and budget <= 0:
             break
-        entries += table_entries(cfg, path, i, budget)
+        found, left_out = table_entries(cfg, path, i, budget)
+        entries += found
+        tally["where_left_out"] = tally.get("where_left_out", 0) + left_out
     return finish(entries, cfg)

@@ -11,14 +11,17 @@ import json
 import posixpath
 import tarfile
 
+import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from webdataset.tariterators import base_plus_ext
 
 from configs.schema import ConfigError, SourceConfig
+from configs.schema.where import KEY as WHERE_KEY, parse_where
 from transforms.core.fetch import member_uri
 from transforms.core.records import PlanEntry
 from transforms.sources.common import IMAGE_EXTS, caption_entry, finish, input_files
+from transforms.sources.where import column_map, select_rows
 
 TEXT_LIMIT = 1 << 20    # caption and json members larger than this are not metadata
 
@@ -67,11 +70,38 @@ def sample_entry(cfg: SourceConfig, tar_path: str, key: str, sample: dict) -> Pl
     return entry if image else entry.reject("no_image", f"{tar_path}: {key} has no image member")
 
 
-def plan_webdataset(cfg: SourceConfig) -> list[PlanEntry]:
-    """Every sample of every shard ``source.images`` names, shards in sorted order, samples in tar order."""
+def metadata_table(cfg: SourceConfig, tar_path: str, samples: list[tuple[str, dict]]) -> pa.Table:
+    """The columns ``source.where`` reads, one row per sample, from each sample's json (img2dataset writes
+    its table row there: aesthetic, punsafe, width, ...); a sample without the key has null there."""
+    metas = [_json(sample.get("json")) for _, sample in samples]
+    names = sorted({k for m in metas for k in m})
+    cols = column_map(parse_where(cfg.where), names, f"the json members of {tar_path}")
+    try:
+        return pa.table({col: pa.array([m.get(col) for m in metas]) for col in set(cols.values())})
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise ConfigError(f"{WHERE_KEY}: a column it reads mixes value types in {tar_path} "
+                          f"({str(e).splitlines()[0][:200]})") from None
+
+
+def tar_entries(cfg: SourceConfig, path: str, budget: int) -> tuple[list[PlanEntry], int]:
+    """(entries of one shard's samples that ``source.where`` keeps, the first ``budget`` (0 = all); samples
+    it left out)."""
+    samples = scan_tar(path)
+    if not cfg.where.strip():
+        return [sample_entry(cfg, path, key, sample) for key, sample in samples], 0
+    chosen = select_rows(cfg.where, metadata_table(cfg, path, samples), path, budget)
+    return [sample_entry(cfg, path, *samples[i]) for i in chosen.rows], chosen.left_out
+
+
+def plan_webdataset(cfg: SourceConfig, tally: dict | None = None) -> list[PlanEntry]:
+    """Every sample of every shard ``source.images`` names, shards in sorted order, samples in tar order;
+    samples ``source.where`` leaves out are added to ``tally['where_left_out']``."""
     entries: list[PlanEntry] = []
+    tally = {} if tally is None else tally
     for path in input_files("source.images", cfg.images, ("tar",)):
         if cfg.limit and len(entries) >= cfg.limit:
             break
-        entries += [sample_entry(cfg, path, key, sample) for key, sample in scan_tar(path)]
+        found, left_out = tar_entries(cfg, path, cfg.limit - len(entries) if cfg.limit else 0)
+        entries += found
+        tally["where_left_out"] = tally.get("where_left_out", 0) + left_out
     return finish(entries, cfg)

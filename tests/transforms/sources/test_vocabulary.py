@@ -1,6 +1,8 @@
 """Captions -> vocabulary classes: names, synonyms, generated plurals, longest phrase first, a limit."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from configs.schema import ConfigError, SourceConfig
@@ -48,7 +50,7 @@ def test_a_phrase_naming_two_classes_and_an_empty_file_are_config_errors():
 
 def test_the_shipped_lvis_list_parses_and_names_everyday_objects():
     v = load_vocabulary("lvis")
-    assert 300 < len(v.names) < 1300 and len(set(v.names)) == len(v.names)
+    assert 1203 < len(v.names) < 2000 and len(set(v.names)) == len(v.names)
     assert all("." not in n for n in v.names)  # names are Grounded-SAM prompts
     assert names(v, "A woman with sunglasses rides a bicycle past a fire hydrant") == [
         "person", "sunglasses", "bicycle", "fire hydrant"]
@@ -60,3 +62,22 @@ def test_caption_objects_are_plan_objects_without_masks():
     assert objs == [{"ann_id": f"c{objs[0]['category_id']}", "category_id": objs[0]["category_id"],
                      "class_name": "cat", "segmentation": None}]
     assert caption_objects("a cat", SourceConfig(vocabulary="none")) == []
+
+
+def test_the_shipped_list_is_the_builders_output_and_covers_lvis_coco_and_open_images():
+    from transforms.sources import vocabulary_build as vb
+    with open(os.path.join(vb.VOCAB, "lvis_classes.txt"), encoding="utf-8") as f:
+        assert f.read() == vb.build()  # regenerate with python -m transforms.sources.vocabulary_build
+    v = load_vocabulary("lvis")
+    lists = {"lvis": vb.lvis_classes(), "coco": [[n] for n in vb._data_lines("coco.txt")],
+             "openimages": [[n] for n in vb._data_lines("openimages_v7.txt")]}
+    assert [len(c) for c in lists.values()] == [1203, 80, 601]
+    stop = vb.sense_words([lists["lvis"], lists["openimages"]]) | vb.AMBIGUOUS
+    for name, classes in lists.items():
+        for c in classes:
+            phrases = [vb.plain(p) for p in c]
+            named = [p for p in phrases if p and tuple(p.split()) in v.lookup]
+            assert named or all(p in stop for p in phrases), (name, c)  # only ambiguous words are left out
+    found = names(v, "A rocket and an astronaut beside a jet ski")
+    assert found[:2] == ["rocket", "astronaut"] and len(found) == 3  # jet ski: an LVIS synonym
+    assert names(v, "a bat flying over a bow") == []  # sense-qualified words alone name nothing
