@@ -54,6 +54,11 @@ def prepare_output(cfg: Config, out: str) -> None:
             fileio.write_atomic(config_path, text.encode())
     except OSError as e:
         raise ConfigError(f"--output {out} is not writable ({e.strerror or e}); choose another folder") from None
+    except Exception as e:  # noqa: BLE001 - an object store's client error (no such bucket, access denied)
+        if "://" not in out:
+            raise
+        raise ConfigError(f"--output {out} cannot be written ({type(e).__name__}: {str(e)[:200]}); check that "
+                          f"the bucket exists and the storage flags (e.g. --s3_endpoint_url, credentials)") from None
 
 
 def parse_slice(text: str | None, env: dict) -> tuple[int, int]:

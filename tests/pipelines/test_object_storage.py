@@ -134,3 +134,10 @@ def test_the_loader_streams_s3_shards_like_local_ones(s3, s3_output, demo_build)
 def test_commands_refuse_flags_that_are_not_storage_flags(s3_output, capsys):
     assert cli.main(["report", s3_output, "--runner=FlinkRunner"]) == 2
     assert "unrecognized arguments: --runner=FlinkRunner" in capsys.readouterr().err
+
+
+def test_a_missing_output_bucket_is_one_message_naming_it(s3, capsys):
+    out = "s3://no-such-bucket-here/run"
+    assert cli.main(["build", "--config", DEMO_CONFIG, "--output", out, *s3.beam_args]) == 2
+    err = capsys.readouterr().err
+    assert out in err and "bucket exists" in err and "Traceback" not in err
