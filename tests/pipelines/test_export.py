@@ -16,6 +16,7 @@ from PIL import Image
 
 from pipelines import cli
 from pipelines.report.card import write_card
+from pipelines.report.card_text import md
 from pipelines.export import PIPE_COLUMNS, dataset_name, export_pipe
 from transforms.core.geometry import LOCATIONS
 
@@ -148,7 +149,7 @@ def test_run_card_counts_equal_the_report_and_load_the_shards(demo_build, copy_o
         assert f"| {r['stage']} | {r['candidates_in']} | {r['candidates_kept']} |" in body
     assert f"| pairs | {report['pairs']} |" in body and f"| images in | {report['images_in']} |" in body
     config = yaml.safe_load(open(f"{out}/config.yaml"))
-    assert f"| max_area_ratio | {config['filters']['max_area_ratio']} |" in body
+    assert f"| {md('max_area_ratio')} | {config['filters']['max_area_ratio']} |" in body  # escaped cells
     assert "| CC0 1.0 | https://creativecommons.org/publicdomain/zero/1.0/ | cc0-1.0 |" in body
     ds = datasets.load_dataset(out, cache_dir=str(tmp_path))["train"]
     tars = _tars(out)
