@@ -9,7 +9,9 @@ import re
 
 import pytest
 
+from pipelines import cli
 from pipelines.report import scores
+from pipelines.report.retune import parse_sets, retune
 from pipelines.report.histograms import W
 
 
@@ -34,7 +36,8 @@ MASK = ("pixels", "area_ratio", "border_touch", "component_share")
 @pytest.fixture(scope="module")
 def strict(sets, tmp_path_factory):  # noqa: F811
     """A build whose CLIP thresholds each sit between two of the open build's scores: each drops some."""
-    _, pairs, _ = build(sets, str(tmp_path_factory.mktemp("open") / "out"))
+    open_out = str(tmp_path_factory.mktemp("open") / "out")
+    _, pairs, _ = build(sets, open_out)
     alive, limits = [p["scores"] for p in pairs], {}
     for score, (_, key, worst) in CLIP.items():   # in PIPE's order: each drops the worst of what reaches it
         limits[key] = between([a[score] for a in alive], worst)
@@ -42,11 +45,11 @@ def strict(sets, tmp_path_factory):  # noqa: F811
         alive.remove(pick(alive, key=lambda a: a[score]))
     out = str(tmp_path_factory.mktemp("strict") / "out")
     report, _, _ = build(sets, out, [f"{k}={v}" for k, v in limits.items()])
-    return out, report, limits
+    return out, report, limits, open_out
 
 
 def test_recorded_scores_cover_every_candidate_and_match_the_funnel(strict):
-    out, report, limits = strict
+    out, report, limits, _ = strict
     rows = scores.recorded(out)
     assert len(rows) == report["candidates"] == 8
     dists = {d["score"]: d for d in scores.distributions(rows, scores.thresholds(scores.read_config(out)))}
@@ -64,7 +67,7 @@ def test_recorded_scores_cover_every_candidate_and_match_the_funnel(strict):
 
 @pytest.mark.skipif(not CHROMIUM, reason="Debian's chromium is not installed (make test installs it)")
 def test_browser_renders_every_histogram_with_its_threshold_line(strict, tmp_path):
-    out, report, limits = strict
+    out, report, limits, _ = strict
     probe = ("document.querySelectorAll('svg.hist').forEach(s => { const r = s.getBoundingClientRect();"
              "s.setAttribute('data-px', Math.round(r.width));"
              "s.querySelectorAll('line.threshold').forEach(l => l.setAttribute('data-dx',"
@@ -81,3 +84,26 @@ def test_browser_renders_every_histogram_with_its_threshold_line(strict, tmp_pat
         dx = float(re.search(rf'data-key="{re.escape(key)}"[^>]*data-dx="([^"]+)"', text).group(1))
         assert dx == pytest.approx(W * (limits[key] - lo) / (hi - lo), abs=1.5)
         assert 'class="dropped"' in text and 'class="kept"' in text
+
+
+def test_retune_of_the_open_build_gives_the_strict_rebuilds_funnel(strict, capsys):
+    out, report, limits, open_out = strict
+    sets_ = [f"{k}={v}" for k, v in limits.items()]
+    table = retune(open_out, parse_sets(sets_)[0])
+    rows = {r["stage"]: r for r in table}
+    rebuilt = {r["stage"]: r for r in report["stages"]}
+    assert [r["stage"] for r in table[:-2]] == list(rebuilt)
+    assert {s: r["kept_new"] for s, r in rows.items() if s in rebuilt} == \
+        {s: r["candidates_kept"] for s, r in rebuilt.items()}
+    assert rows["pairs"]["kept_new"] == report["pairs"] == 8 - len(CLIP)
+    assert rows["pairs"]["kept_now"] == 8 and rows["unknown"]["kept_new"] == 0
+    # the other way round: loosening the strict build's thresholds cannot place what it dropped
+    back = {r["stage"]: r for r in retune(out, parse_sets([f"{k}=0.0" if "min" in k else f"{k}=2"
+                                                          for k in limits])[0])}
+    assert back["unknown"]["kept_new"] == len(CLIP) and back["pairs"]["kept_now"] == report["pairs"]
+    assert cli.main(["retune", open_out, *[f"--set={s}" for s in sets_], "--set=filters.max_objects=2"]) == 0
+    printed = capsys.readouterr().out
+    assert "filters.max_objects: only a rebuild applies it" in printed
+    assert re.search(rf"^pairs\s+8\s+{report['pairs']}$", printed, re.M)
+    assert cli.main(["retune", open_out, "--set=quality.bogus=1"]) == 2
+    assert "quality.bogus" in capsys.readouterr().err
