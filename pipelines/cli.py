@@ -114,6 +114,22 @@ def run_export(args, extra) -> None:
     print(f"export: {args.to} (card: {os.path.join(args.to, 'README.md')})")
 
 
+def add_retune(sub) -> None:
+    p = sub.add_parser("retune", help="the funnel new thresholds would give, from the recorded scores (no models)")
+    p.add_argument("output", help="an output folder of build")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="a threshold, e.g. quality.max_consensus=0.12 (repeatable)")
+
+
+def run_retune(args, extra) -> None:
+    storage_options(extra, "retune")
+    from pipelines.outputs import require_output
+    from pipelines.report import format_retune, parse_retune_sets, retune_funnel
+    require_output(args.output)
+    new, rebuild = parse_retune_sets(args.sets)
+    print(format_retune(retune_funnel(args.output, new), rebuild))
+
+
 COMMANDS = {  # name -> (declare, run)
     "build": (add_build, run_build),
     "demo": (add_demo, run_demo),
@@ -121,6 +137,7 @@ COMMANDS = {  # name -> (declare, run)
     "preview": (add_preview, run_preview),
     "export": (add_export, run_export),
     "check": (add_check, run_check),
+    "retune": (add_retune, run_retune),
 }
 
 

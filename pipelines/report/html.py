@@ -17,7 +17,8 @@ th,td.l{text-align:left}.warn{color:#b00}
 .bar{display:flex;height:18px;background:#f2f2f2}.seg{height:100%}.kept{background:#3a7}
 .legend{font-size:85%}.legend i{display:inline-block;width:.8em;height:.8em;margin:0 3px 0 8px}
 .pair,.rej{display:inline-block;vertical-align:top;margin:6px;padding:6px;border:1px solid #ddd;
-max-width:460px;font-size:85%}.pair img,.rej img{margin-right:2px}small{color:#666}"""
+max-width:460px;font-size:85%}.score{display:inline-block;vertical-align:top;margin:6px 18px 6px 0}
+.hist{background:#fafafa;border-bottom:1px solid #999;display:block}.pair img,.rej img{margin-right:2px}small{color:#666}"""
 
 
 def reason_colours(report: dict) -> dict[str, str]:
@@ -124,13 +125,15 @@ def page(title: str, body: str) -> str:
             f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>")
 
 
-def report_page(report: dict, views: list[dict]) -> str:
+def report_page(report: dict, views: list[dict], scores: str = "") -> str:
+    """``scores``: the histogram section (pipelines/report/histograms.py), left out when empty."""
     cards = "".join(pair_card(v) for v in views) or "<p>No pairs yet.</p>"
     labels = views[0].get("labels", LABELS) if views else LABELS
     shows = escape(" · ".join(labels[n] for n in ("source", "target", "mask")))
     return page("inpaint-pairs report", f"""{summary(report)}
 <h2>Funnel</h2>{funnel_chart(report)}<h3>Stage by stage</h3>{funnel_table(report)}
 <h2>Rejects</h2>{reject_table(report)}<p><a href="rejects.html">Examples of every reject reason</a></p>
+{f'<h2>Scores</h2><div id="scores">{scores}</div>' if scores else ''}
 <h2>Sample pairs</h2><p><small>{len(views)} of {report['pairs']} pairs, spread over the shards.
 Each: {shows}.</small></p><div id="gallery">{cards}</div>""")
 

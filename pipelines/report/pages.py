@@ -4,8 +4,8 @@ reason) and preview pages. Rerunnable at any time on any output: only finished s
 from __future__ import annotations
 
 from pipelines import outputs
-from pipelines.report import gallery, html
 from pipelines.plan import read_summary
+from pipelines.report import gallery, histograms, html, scores
 from pipelines.report.funnel import build_report, collect
 from transforms.core import fileio
 
@@ -25,7 +25,9 @@ def write_pages(out: str, report: dict, counts: list[tuple[int, int]], n: int = 
     rejects.html (``per_reason`` examples per reason)."""
     view = outputs.output_format(out).view
     views = [view(s) for s in gallery.sample_pairs(out, n, counts)]
-    fileio.write_atomic(fileio.join(out, "report.html"), html.report_page(report, views).encode())
+    dists = scores.distributions(scores.recorded(out), scores.thresholds(scores.read_config(out)))
+    page = html.report_page(report, views, histograms.section(dists))
+    fileio.write_atomic(fileio.join(out, "report.html"), page.encode())
     rejects = html.rejects_page(report, reject_groups(out, report, per_reason))
     fileio.write_atomic(fileio.join(out, "rejects.html"), rejects.encode())
 

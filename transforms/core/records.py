@@ -8,6 +8,7 @@ without a Reject, and ``reject`` is the one way to build one.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,12 +129,14 @@ class Reject:
     stage: str
     reason: str
     detail: str = ""
+    scores: str = ""                # a candidate's scores so far as sorted JSON ({} -> ""); images have none
 
 
 def reject(rec: ImageRecord | Candidate, stage: str, reason: str, detail: str = "") -> Reject:
     """The reject row of an image (level 'image') or a candidate (level 'candidate')."""
     if isinstance(rec, Candidate):
-        return Reject(rec.key, rec.shard, rec.image_key, CANDIDATE, stage, reason, detail)
+        scores = json.dumps(rec.scores, sort_keys=True) if rec.scores else ""
+        return Reject(rec.key, rec.shard, rec.image_key, CANDIDATE, stage, reason, detail, scores)
     if isinstance(rec, ImageRecord):
         return Reject(rec.key, rec.shard, rec.key, IMAGE, stage, reason, detail)
     raise TypeError(f"not a record: {type(rec).__name__}")

@@ -18,6 +18,7 @@ STAGE = "write"
 REJECT_SCHEMA = pa.schema([
     ("key", pa.string()), ("image_key", pa.string()), ("shard", pa.int64()), ("level", pa.string()),
     ("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
+    ("scores", pa.string()),   # a dropped candidate's scores (JSON): report histograms and ``retune`` read them
 ])
 
 
@@ -82,7 +83,7 @@ def write_shard(out: str, shard: int, image_keys: list[str], pairs: list[Sample]
     fileio.write_atomic(p["tar"], _write_tar(pairs))
     fileio.write_atomic(p["parquet"], _write_parquet([e.row for e in pairs], schema))
     reject_rows = [{"key": r.key, "image_key": r.image_key, "shard": r.shard, "level": r.level,
-                    "stage": r.stage, "reason": r.reason, "detail": r.detail} for r in rejects]
+                    "stage": r.stage, "reason": r.reason, "detail": r.detail, "scores": r.scores} for r in rejects]
     fileio.write_atomic(p["rejects"], _write_parquet(reject_rows, REJECT_SCHEMA))
     stats = shard_stats(shard, image_keys, pairs, rejects)
     if stages is not None:

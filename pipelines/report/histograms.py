@@ -1,0 +1,69 @@
+"""Score histograms for report.html: one inline SVG per scored stage (no scripts, opens offline).
+
+Each: the distribution of the score over the candidates that reached the stage in 24 bins, kept (green)
+and dropped there (red) stacked, every configured threshold as a vertical line (``data-value``), and a
+table of how many candidates a few nearby thresholds would keep. Data from pipelines/report/scores.py.
+"""
+from __future__ import annotations
+
+from html import escape
+
+W, H, BINS = 480, 120, 24
+
+
+def _span(values: list[float], marks: list[float]) -> tuple[float, float]:
+    lo, hi = min(values + marks), max(values + marks)
+    pad = (hi - lo) * 0.05 or abs(hi) * 0.05 or 0.01
+    return lo - pad, hi + pad
+
+
+def _x(v: float, lo: float, hi: float) -> float:
+    return round(W * (v - lo) / (hi - lo), 2)
+
+
+def _counts(values: list[float], lo: float, hi: float) -> list[int]:
+    counts = [0] * BINS
+    for v in values:
+        counts[min(BINS - 1, int(BINS * (v - lo) / (hi - lo)))] += 1
+    return counts
+
+
+def svg(d: dict) -> str:
+    """The histogram of one entry of scores.distributions as an SVG element (x runs from data-lo to data-hi)."""
+    marks = [t for _, _, t in d["thresholds"]]
+    lo, hi = _span(d["kept"] + d["dropped"], marks)
+    kept, dropped = _counts(d["kept"], lo, hi), _counts(d["dropped"], lo, hi)
+    top = max(k + r for k, r in zip(kept, dropped)) or 1
+    bw, parts = W / BINS, []
+    for i, (k, r) in enumerate(zip(kept, dropped)):
+        hk, hr = (H - 14) * k / top, (H - 14) * r / top
+        if k:
+            parts.append(f'<rect class="kept" x="{i * bw:.2f}" y="{H - hk:.2f}" width="{bw - 1:.2f}" '
+                         f'height="{hk:.2f}" fill="#3a7"><title>kept {k}</title></rect>')
+        if r:
+            parts.append(f'<rect class="dropped" x="{i * bw:.2f}" y="{H - hk - hr:.2f}" width="{bw - 1:.2f}" '
+                         f'height="{hr:.2f}" fill="#d9534f"><title>dropped {r}</title></rect>')
+    for key, _, t in d["thresholds"]:
+        x = _x(t, lo, hi)
+        parts.append(f'<line class="threshold" data-key="{escape(key)}" data-value="{t}" x1="{x}" x2="{x}" '
+                     f'y1="0" y2="{H}" stroke="#222" stroke-width="2" stroke-dasharray="4 2">'
+                     f'<title>{escape(key)} = {t}</title></line>')
+    return (f'<svg class="hist" data-score="{escape(d["score"])}" data-lo="{lo}" data-hi="{hi}" width="{W}" '
+            f'height="{H}" viewBox="0 0 {W} {H}" role="img">{"".join(parts)}</svg>')
+
+
+def section(dists: list[dict]) -> str:
+    """The 'Scores' section of report.html: per scored stage its histogram and the nearby-threshold table."""
+    if not dists:
+        return "<p>No scores recorded (outputs written before scores were kept in the rejects have none).</p>"
+    blocks = []
+    for d in dists:
+        n = len(d["kept"]) + len(d["dropped"])
+        rows = "".join(f"<tr><td class='l'>{escape(label)}</td><td>{kept}</td></tr>" for label, kept in d["nearby"])
+        limits = ", ".join(f"{k} = {t:g}" for k, _, t in d["thresholds"])
+        blocks.append(f'<div class="score" id="score-{escape(d["score"])}"><h3>{escape(d["stage"])}: '
+                      f'{escape(d["score"])} <small>{n} candidates, {len(d["dropped"])} dropped here; '
+                      f'{escape(limits)}</small></h3>{svg(d)}<table class="nearby"><tr><th>threshold</th>'
+                      f'<th>would keep (of {n})</th></tr>{rows}</table></div>')
+    return ("<p class='legend'><i class='kept'></i>kept at this stage <i style='background:#d9534f'></i>"
+            "dropped at this stage; dashed line: the configured threshold</p>" + "".join(blocks))

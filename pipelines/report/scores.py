@@ -1,0 +1,102 @@
+"""Recorded scores of a run, per scored stage: what report.html's histograms draw.
+
+Kept candidates' scores are in the sidecars' ``metadata_json`` (``scores``); dropped candidates' in the
+rejects parquet's ``scores`` column (JSON). A candidate reached a stage when it carries that stage's score;
+it was dropped there when its reject row names the stage (and, for a filter rule, that rule's reason).
+Thresholds are read from the run's config.yaml, the schema's defaults for keys it leaves out.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import yaml
+
+from configs.schema import FilterConfig, QualityConfig
+from pipelines import outputs
+from transforms.core import fileio
+
+# (score, stage, reasons that drop it at that stage or None = any, [(config key, 'min'|'max')])
+SCORED = (
+    ("sam_iou", "filter", ("low_sam_iou",), [("filters.min_sam_iou", "min")]),
+    ("crop_kept", "filter", ("cut_by_crop",), [("filters.min_crop_kept", "min")]),
+    ("pixels", "filter", ("too_few_pixels",), [("filters.min_pixels", "min")]),
+    ("area_ratio", "filter", ("area_too_small", "area_too_large"),
+     [("filters.min_area_ratio", "min"), ("filters.max_area_ratio", "max")]),
+    ("border_touch", "filter", ("touches_border",), [("filters.max_border_touch", "max")]),
+    ("component_share", "filter", ("fragmented",), [("filters.min_component_share", "min")]),
+    ("clip_class", "clip_prefilter", None, [("quality.min_class_similarity", "min")]),
+    ("consensus_std", "consensus", None, [("quality.max_consensus", "max")]),
+    ("removal_score", "removal_score", None, [("quality.max_removal_score", "max")]),
+    ("importance_similarity", "importance", None, [("quality.max_importance", "max")]),
+    ("dino_similarity", "importance_dino", None, [("quality.max_dino_similarity", "max")]),
+)
+_DEFAULTS = {"filters": FilterConfig(), "quality": QualityConfig()}
+
+
+def thresholds(config: dict) -> dict[str, float]:
+    """'section.key' -> value for every threshold of SCORED: the config's value, else the schema default."""
+    found = {}
+    for _, _, _, keys in SCORED:
+        for key, _ in keys:
+            section, name = key.split(".")
+            default = {f.name: getattr(_DEFAULTS[section], f.name) for f in dataclasses.fields(_DEFAULTS[section])}
+            found[key] = float(((config.get(section) or {}).get(name, default[name])))
+    return found
+
+
+def recorded(out: str) -> list[dict]:
+    """Every candidate of the finished shards: {'key', 'scores', 'stage', 'reason'} (stage '' = kept)."""
+    rows = []
+    for shard in outputs.finished_shards(out):
+        pairs = outputs.read_pairs_table(out, shard, ["key", "metadata_json"]).to_pylist()
+        for p in pairs:
+            meta = json.loads(p.get("metadata_json") or "{}")
+            rows.append({"key": p["key"], "scores": meta.get("scores") or {},
+                         "stage": "", "reason": ""})
+        rejects = outputs.read_rejects_table(out, shard)
+        if "scores" not in rejects.column_names:   # written before scores were recorded
+            continue
+        for r in rejects.to_pylist():
+            if r["level"] == "candidate":
+                rows.append({"key": r["key"], "scores": json.loads(r["scores"] or "{}"),
+                             "stage": r["stage"], "reason": r["reason"]})
+    return rows
+
+
+def passes(value: float, limits: list[tuple[str, str]], values: dict[str, float]) -> bool:
+    return all(value >= values[k] if d == "min" else value <= values[k] for k, d in limits)
+
+
+def distributions(rows: list[dict], limits: dict[str, float]) -> list[dict]:
+    """Per scored stage that some candidate reached: {'score', 'stage', 'thresholds': [(key, dir, value)],
+    'kept': [values], 'dropped': [values], 'nearby': [(label, kept count)]}."""
+    found = []
+    for score, stage, reasons, keys in SCORED:
+        kept, dropped = [], []
+        for r in rows:
+            if score not in r["scores"] or not isinstance(r["scores"][score], (int, float)):
+                continue
+            here = r["stage"] == stage and (reasons is None or r["reason"] in reasons)
+            (dropped if here else kept).append(float(r["scores"][score]))
+        if kept or dropped:
+            found.append({"score": score, "stage": stage, "kept": kept, "dropped": dropped,
+                          "thresholds": [(k, d, limits[k]) for k, d in keys],
+                          "nearby": nearby(kept + dropped, keys, limits)})
+    return found
+
+
+def nearby(values: list[float], keys: list[tuple[str, str]], limits: dict[str, float]) -> list[tuple[str, int]]:
+    """How many of ``values`` each of a few thresholds around each configured one would keep."""
+    table = []
+    for key, _ in keys:
+        t = limits[key]
+        step = abs(t) * 0.05 or (max(values) - min(values)) / 20 or 0.01
+        for k in (-2, -1, 0, 1, 2):
+            trial = dict(limits, **{key: round(t + k * step, 6)})
+            table.append((f"{key}={trial[key]:.4g}", sum(passes(v, keys, trial) for v in values)))
+    return table
+
+
+def read_config(out: str) -> dict:
+    return yaml.safe_load(fileio.read_bytes(fileio.join(out, "config.yaml"))) or {}
