@@ -31,6 +31,12 @@ class WriteShardFn(beam.DoFn):
                           self.stages)
 
 
+def stage_threads(cfg: Config, stage: str) -> int:
+    """Records a stage works on at once per worker: 'load' waits on reads (the network for URL tables), so
+    it keeps ``image.fetch.concurrency`` of them in flight; every other stage runs one at a time."""
+    return cfg.image.fetch.concurrency if stage == "load" else 1
+
+
 def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
     shards = p | "PlanShards" >> beam.Create(todo) | "SpreadShards" >> beam.Reshuffle()
     pcoll = (shards | "ReadPlan" >> beam.FlatMap(read_plan, out)
@@ -39,7 +45,7 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
     handlers = dict(model_handlers(cfg))
     chain = stage_chain(cfg)
     for name, fn, section in chain:
-        result = pcoll | Stage(name, fn, section, handlers.get(name))
+        result = pcoll | Stage(name, fn, section, handlers.get(name), threads=stage_threads(cfg, name))
         rejects.append(result.rejects)
         pcoll = result.kept
     grouped = {
