@@ -12,7 +12,8 @@ CORE = [
     "opencv-python-headless>=4.8",
     "pillow>=10",
     "pycocotools>=2.0.7",
-    "webdataset>=0.2.90",
+    "webdataset>=0.2.90",           # reading shards back (outputs, loader); builds write tars without it
+    "braceexpand>=0.1.7",           # shard specs {00000..00099} (transforms/core/tarfiles.py)
     "pyyaml>=6",
     "urllib3>=2.0",                 # the bounded HTTP client of the load stage (transforms/fetch.py)
 ]

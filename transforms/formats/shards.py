@@ -9,10 +9,10 @@ import collections
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import webdataset as wds
 
 from transforms.core import fileio
 from transforms.core.records import Reject, Sample
+from transforms.core.tarfiles import write_samples
 
 STAGE = "write"
 REJECT_SCHEMA = pa.schema([
@@ -36,12 +36,7 @@ def paths(out: str, shard: int) -> dict[str, str]:
 
 
 def _write_tar(pairs: list[Sample]):
-    def write(f):
-        sink = wds.TarWriter(f, user="", group="", mode=0o644, encoder=False, mtime=0)
-        for p in pairs:
-            sink.write({"__key__": p.key, **p.members})
-        sink.close()
-    return write
+    return lambda f: write_samples(f, ((p.key, p.members) for p in pairs))
 
 
 def _write_parquet(rows: list[dict], schema: pa.Schema):

@@ -13,11 +13,11 @@ import tarfile
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from webdataset.tariterators import base_plus_ext
 
 from configs.schema import ConfigError, SourceConfig
 from transforms.core.fetch import member_uri
 from transforms.core.records import PlanEntry
+from transforms.core.tarfiles import base_plus_ext
 from transforms.sources.common import IMAGE_EXTS, caption_entry, finish, input_files
 
 TEXT_LIMIT = 1 << 20    # caption and json members larger than this are not metadata
