@@ -12,7 +12,7 @@ from pipelines.chain import model_handlers, stage_chain
 from pipelines.plan import read_entries
 from transforms.core.stage import Stage
 from transforms.formats import FORMATS
-from transforms.formats.shards import write_shard
+from transforms.formats.shards import write_part, write_shard
 
 
 def read_plan(shard: int, out: str):
@@ -48,9 +48,11 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
         result = pcoll | Stage(name, fn, section, handlers.get(name), threads=stage_threads(cfg, name))
         rejects.append(result.rejects)
         pcoll = result.kept
+    # the encoded bytes go to part files from the stage that made them; only small PartRefs are grouped
+    parts = pcoll | "WriteParts" >> beam.Map(lambda s: write_part(out, s))
     grouped = {
         "plan": shards | "KeyPlan" >> beam.Map(lambda k: (k, k)),
-        "pairs": pcoll | "KeyPairs" >> beam.Map(lambda e: (e.shard, e)),
+        "pairs": parts | "KeyPairs" >> beam.Map(lambda e: (e.shard, e)),
         "rejects": (rejects | "AllRejects" >> beam.Flatten()
                     | "KeyRejects" >> beam.Map(lambda r: (r.shard, r))),
     }

@@ -22,6 +22,7 @@ from pipelines.plan import FOLDER as PLAN_FOLDER, write_plan
 from pipelines.progress import Progress
 from pipelines.report import format_funnel, write_card, write_report
 from transforms.core import fileio
+from transforms.formats.shards import PART_EXT
 from transforms.sources import plan_source
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -70,9 +71,11 @@ def parse_slice(text: str | None, env: dict) -> tuple[int, int]:
     return i, n
 
 
-def clear_stale_tmp(out: str, todo: list[int]) -> None:
-    """Remove temporary files a killed run left for the shards about to be rewritten (and only those)."""
-    ours = {f"{k:06d}{ext}" for k in todo for ext in (".tar", ".parquet", ".stats.json")}
+def clear_stale_tmp(out: str, shards: list[int]) -> None:
+    """Remove temporary files a killed run left for ``shards`` (this slice's, and only those): partial
+    shard files, and the part files (a sample's tar blocks) of shards not yet committed or committed just
+    before the kill."""
+    ours = {f"{k:06d}{ext}" for k in shards for ext in (".tar", ".parquet", ".stats.json", PART_EXT)}
     for sub in ("shards", "rejects"):
         folder = fileio.join(out, sub)
         stale = [fileio.join(folder, n) for n in fileio.list_names(folder, fileio.TMP_PREFIX + "*")
@@ -110,9 +113,9 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     shards = plan_source(cfg.source)
     prepare_output(cfg, out)
     todo = write_plan(out, shards, part)
-    clear_stale_tmp(out, todo)
-    n_images = sum(len(s) for s in shards)
     mine = [k for k in range(len(shards)) if k % part[1] == part[0]]
+    clear_stale_tmp(out, mine)
+    n_images = sum(len(s) for s in shards)
     where = f" (slice {part[0]}/{part[1]}: {len(mine)} shards)" if part[1] > 1 else ""
     log(f"plan: {n_images} images in {len(shards)} shards{where}; {len(mine) - len(todo)} already done, "
         f"{len(todo)} to build -> {out}")

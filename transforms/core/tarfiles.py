@@ -37,15 +37,38 @@ def expand_specs(spec: str) -> list[str]:
     return out
 
 
+def member_blocks(key: str, members: Mapping[str, bytes]) -> bytes:
+    """The exact tar blocks (header, data, NUL padding to 512) of one sample's members ``<key>.<name>`` in
+    sorted name order, as they appear in a shard's tar; a tar is these blocks concatenated + ``tar_end``."""
+    buf = io.BytesIO()
+    for name in sorted(members):
+        data = members[name]
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ValueError(f"{key}.{name}: a tar member must be bytes, not {type(data).__name__}")
+        data = bytes(data)
+        info = tarfile.TarInfo(f"{key}.{name}")
+        info.size, info.mtime, info.mode, info.uname, info.gname = len(data), 0, 0o644, "", ""
+        buf.write(info.tobuf(tarfile.DEFAULT_FORMAT, tarfile.ENCODING, "surrogateescape"))
+        buf.write(data + tarfile.NUL * (-len(data) % tarfile.BLOCKSIZE))
+    return buf.getvalue()
+
+
+def tar_end(offset: int) -> bytes:
+    """What closes a streamed tar whose members took ``offset`` bytes: two zero blocks, then zeros up to a
+    whole record (20 blocks), as ``tarfile`` writes them."""
+    offset += 2 * tarfile.BLOCKSIZE
+    return tarfile.NUL * (2 * tarfile.BLOCKSIZE + (-offset % tarfile.RECORDSIZE))
+
+
+def write_blocks(f: BinaryIO, blocks: Iterable[bytes]) -> None:
+    """Write a tar to ``f`` from samples' ``member_blocks``, in the order given."""
+    offset = 0
+    for b in blocks:
+        f.write(b)
+        offset += len(b)
+    f.write(tar_end(offset))
+
+
 def write_samples(f: BinaryIO, samples: Iterable[tuple[str, Mapping[str, bytes]]]) -> None:
     """Write (key, {member name: bytes}) samples, in the order given, as a tar stream to ``f``."""
-    with tarfile.open(fileobj=f, mode="w|") as tar:
-        for key, members in samples:
-            for name in sorted(members):
-                data = members[name]
-                if not isinstance(data, (bytes, bytearray, memoryview)):
-                    raise ValueError(f"{key}.{name}: a tar member must be bytes, not {type(data).__name__}")
-                info = tarfile.TarInfo(f"{key}.{name}")
-                info.size, info.mtime, info.mode, info.uname, info.gname = len(data), 0, 0o644, "", ""
-                tar.addfile(info, io.BytesIO(data))
-
+    write_blocks(f, (member_blocks(key, members) for key, members in samples))

@@ -17,7 +17,8 @@ from transforms.core.tarfiles import base_plus_ext, expand_specs, write_samples
 SAMPLES = [("coco-000-1", {"source.jpg": b"\xff\xd8" + bytes(range(256)) * 40, "mask.png": b"\x89PNG",
                            "json": b'{"a": 1}'}),
            ("coco-000-2", {"txt": b"", "target.jpg": bytes(513)}),
-           ("a/b.c-3", {"seg.png": b"x" * 10_000})]
+           ("a/b.c-3", {"seg.png": b"x" * 10_000}),
+           ("k-" + "long" * 40, {"json": b"{}"})]  # a name over 100 characters: a PAX header
 
 
 def test_tar_bytes_are_webdatasets():
