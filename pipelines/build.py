@@ -13,7 +13,7 @@ from pipelines.plan import read_entries
 from pipelines.progress import CountFn
 from transforms.core.stage import Stage
 from transforms.formats import FORMATS
-from transforms.formats.shards import write_shard
+from transforms.formats.shards import write_part, write_shard
 
 
 def read_plan(shard: int, out: str):
@@ -32,6 +32,12 @@ class WriteShardFn(beam.DoFn):
                           self.stages)
 
 
+def stage_threads(cfg: Config, stage: str) -> int:
+    """Records a stage works on at once per worker: 'load' waits on reads (the network for URL tables), so
+    it keeps ``image.fetch.concurrency`` of them in flight; every other stage runs one at a time."""
+    return cfg.image.fetch.concurrency if stage == "load" else 1
+
+
 def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
     shards = p | "PlanShards" >> beam.Create(todo) | "SpreadShards" >> beam.Reshuffle()
     pcoll = (shards | "ReadPlan" >> beam.FlatMap(read_plan, out)
@@ -40,12 +46,14 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
     handlers = dict(model_handlers(cfg))
     chain = stage_chain(cfg)
     for name, fn, section in chain:
-        result = pcoll | Stage(name, fn, section, handlers.get(name))
+        result = pcoll | Stage(name, fn, section, handlers.get(name), threads=stage_threads(cfg, name))
         rejects.append(result.rejects)
         pcoll = result.kept
+    # the encoded bytes go to part files from the stage that made them; only small PartRefs are grouped
+    parts = pcoll | "WriteParts" >> beam.Map(lambda s: write_part(out, s))
     grouped = {
         "plan": shards | "KeyPlan" >> beam.Map(lambda k: (k, k)),
-        "pairs": (pcoll | "CountPairs" >> beam.ParDo(CountFn("pairs"))
+        "pairs": (parts | "CountPairs" >> beam.ParDo(CountFn("pairs"))
                   | "KeyPairs" >> beam.Map(lambda e: (e.shard, e))),
         "rejects": (rejects | "AllRejects" >> beam.Flatten()
                     | "KeyRejects" >> beam.Map(lambda r: (r.shard, r))),

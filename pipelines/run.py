@@ -25,6 +25,7 @@ from transforms.core import fileio
 from transforms.formats import FORMATS
 from transforms.maskers import PLANNERS
 from transforms.sources import plan_with_summary
+from transforms.formats.shards import PART_EXT
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """Beam flags pass through; locally the default is FnApiRunner (it downloads nothing)."""
@@ -77,9 +78,11 @@ def parse_slice(text: str | None, env: dict) -> tuple[int, int]:
     return i, n
 
 
-def clear_stale_tmp(out: str, todo: list[int]) -> None:
-    """Remove temporary files a killed run left for the shards about to be rewritten (and only those)."""
-    ours = {f"{k:06d}{ext}" for k in todo for ext in (".tar", ".parquet", ".stats.json")}
+def clear_stale_tmp(out: str, shards: list[int]) -> None:
+    """Remove temporary files a killed run left for ``shards`` (this slice's, and only those): partial
+    shard files, and the part files (a sample's tar blocks) of shards not yet committed or committed just
+    before the kill."""
+    ours = {f"{k:06d}{ext}" for k in shards for ext in (".tar", ".parquet", ".stats.json", PART_EXT)}
     for sub in ("shards", "rejects"):
         folder = fileio.join(out, sub)
         stale = [fileio.join(folder, n) for n in fileio.list_names(folder, fileio.TMP_PREFIX + "*")
@@ -121,9 +124,9 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     prepare_output(cfg, out)
     todo = write_plan(out, shards, part)
     write_summary(out, summary)
-    clear_stale_tmp(out, todo)
-    n_images = sum(len(s) for s in shards)
     mine = [k for k in range(len(shards)) if k % part[1] == part[0]]
+    clear_stale_tmp(out, mine)
+    n_images = sum(len(s) for s in shards)
     where = f" (slice {part[0]}/{part[1]}: {len(mine)} shards)" if part[1] > 1 else ""
     log(f"plan: {n_images} images in {len(shards)} shards{where}; {len(mine) - len(todo)} already done, "
         f"{len(todo)} to build -> {out}")

@@ -78,6 +78,13 @@ def write_atomic(path: str, write: Callable | bytes) -> None:
         raise
 
 
+def write_plain(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` directly (no rename): only for files under a temporary name of ours,
+    which no reader takes for a finished file and a rerun removes."""
+    with FileSystems.create(path) as f:
+        f.write(data)
+
+
 def write_json(path: str, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=1, sort_keys=True).encode())
 

@@ -160,3 +160,17 @@ class Sample:
     members: dict[str, bytes]       # member name (after KEY.) -> bytes, e.g. "source.jpg", "image", "json"
     row: dict[str, Any]             # the sidecar row (the format's schema)
     masks: int = 1                  # object masks the sample holds (the funnel counts candidates by them)
+
+
+@dataclass(slots=True)
+class PartRef:
+    """A Sample whose tar member bytes are already in storage: ``part`` is the path of a file holding exactly
+    its ``tarfiles.member_blocks``, ``size`` bytes long. The small record the shard writer groups by shard
+    (no image bytes go through the shuffle)."""
+    key: str
+    shard: int
+    image_key: str
+    row: dict[str, Any]
+    masks: int
+    part: str
+    size: int

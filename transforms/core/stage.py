@@ -12,12 +12,15 @@ Beam counters count kept and dropped per stage and reason, so remote runners sho
 """
 from __future__ import annotations
 
+import collections
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
 
 from model_wrappers.types import InferenceFailed
 from transforms.core.records import Reject, StageError, reject
@@ -108,6 +111,47 @@ class _StageDoFn(beam.DoFn):
         yield from emit(self.stage, run_stage(self.fn, rec, self.cfg, self.stage), self.count_kept)
 
 
+class _ThreadedStageDoFn(beam.DoFn):
+    """A pure stage run on up to ``threads`` records at once by a thread pool per DoFn instance (for I/O
+    bound stages: 'load' waits on the network). A sliding window of ``2 x threads`` records is in flight;
+    results leave in input order (the oldest record first, whichever finished first), so what comes out
+    does not depend on the network's timing. Counters and outputs are emitted on the bundle's thread."""
+
+    def __init__(self, stage: str, fn: Callable, cfg: Any, threads: int):
+        self.stage, self.fn, self.cfg, self.threads = stage, fn, cfg, threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: collections.deque = collections.deque()
+
+    def setup(self):
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=f"stage-{self.stage}")
+
+    def start_bundle(self):
+        self._pending = collections.deque()
+
+    def process(self, rec, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        self._pending.append((self._pool.submit(run_stage, self.fn, rec, self.cfg, self.stage), window,
+                              timestamp))
+        while len(self._pending) > 2 * self.threads:
+            yield from emit(self.stage, self._pending.popleft()[0].result())
+
+    def finish_bundle(self):
+        while self._pending:
+            future, window, timestamp = self._pending.popleft()
+            yield from (_windowed(out, window, timestamp) for out in emit(self.stage, future.result()))
+
+    def teardown(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _windowed(out: Any, window: Any, timestamp: Any):
+    """An output of finish_bundle must carry its element's window (the main or the tagged output)."""
+    if isinstance(out, beam.pvalue.TaggedOutput):
+        return beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, [window]))
+    return WindowedValue(out, timestamp, [window])
+
+
 class _PostDoFn(beam.DoFn):
     def __init__(self, stage: str, fn: Callable, cfg: Any):
         self.stage, self.fn, self.cfg = stage, fn, cfg
@@ -124,15 +168,18 @@ class StageOutputs(NamedTuple):
 
 class Stage(beam.PTransform):
     """``pcoll | Stage("load", load_image, cfg.image)`` -> outputs ``.kept`` and ``.rejects``; a ModelStep
-    with its ``handler`` (a Beam ModelHandler) runs as pre -> RunInference -> post."""
+    with its ``handler`` (a Beam ModelHandler) runs as pre -> RunInference -> post. ``threads`` > 1 runs a
+    pure stage on that many records at once per worker (see _ThreadedStageDoFn)."""
 
-    def __init__(self, stage: str, fn: Callable | ModelStep, cfg: Any, handler: Any = None):
+    def __init__(self, stage: str, fn: Callable | ModelStep, cfg: Any, handler: Any = None, threads: int = 1):
         super().__init__(label=stage)
-        self.stage, self.fn, self.cfg, self.handler = stage, fn, cfg, handler
+        self.stage, self.fn, self.cfg, self.handler, self.threads = stage, fn, cfg, handler, threads
 
     def expand(self, pcoll):
         if not isinstance(self.fn, ModelStep):
-            out = pcoll | beam.ParDo(_StageDoFn(self.stage, self.fn, self.cfg)).with_outputs(REJECTS, main="kept")
+            dofn = (_ThreadedStageDoFn(self.stage, self.fn, self.cfg, self.threads) if self.threads > 1
+                    else _StageDoFn(self.stage, self.fn, self.cfg))
+            out = pcoll | beam.ParDo(dofn).with_outputs(REJECTS, main="kept")
             return StageOutputs(out.kept, out.rejects)
         # Imported here on purpose: Beam's RunInference module imports torch (seconds, ~300 MB), which a
         # run without a model stage never pays for.

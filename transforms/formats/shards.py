@@ -6,13 +6,14 @@ the same bytes. The stats json is the commit marker: a shard with one is finishe
 from __future__ import annotations
 
 import collections
+import hashlib
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import webdataset as wds
 
 from transforms.core import fileio
-from transforms.core.records import Reject, Sample
+from transforms.core.records import PartRef, Reject, Sample
+from transforms.core.tarfiles import member_blocks, write_blocks
 
 STAGE = "write"
 REJECT_SCHEMA = pa.schema([
@@ -36,13 +37,44 @@ def paths(out: str, shard: int) -> dict[str, str]:
     }
 
 
-def _write_tar(pairs: list[Sample]):
-    def write(f):
-        sink = wds.TarWriter(f, user="", group="", mode=0o644, encoder=False, mtime=0)
-        for p in pairs:
-            sink.write({"__key__": p.key, **p.members})
-        sink.close()
-    return write
+PART_EXT = ".part"
+
+
+def part_path(out: str, shard: int, key: str) -> str:
+    """Where a sample's tar blocks wait for its shard writer: a temporary name of ours (fileio.tmp_target
+    gives ``NNNNNN.part``), fixed by the key so a retried bundle overwrites its own part."""
+    tag = hashlib.sha1(key.encode()).hexdigest()[:12]
+    return fileio.join(out, "shards", f"{fileio.TMP_PREFIX}{tag}-{shard_name(shard)}{PART_EXT}")
+
+
+def write_part(out: str, sample: Sample) -> PartRef:
+    """Write ``sample``'s tar member blocks to its part file; return the small record that stands for it."""
+    blocks = member_blocks(sample.key, sample.members)
+    path = part_path(out, sample.shard, sample.key)
+    fileio.write_plain(path, blocks)
+    return PartRef(sample.key, sample.shard, sample.image_key, sample.row, sample.masks, path, len(blocks))
+
+
+def _blocks(pair: Sample | PartRef) -> bytes:
+    if isinstance(pair, Sample):
+        return member_blocks(pair.key, pair.members)
+    data = fileio.read_bytes(pair.part)
+    if len(data) != pair.size:
+        raise RuntimeError(f"part file {pair.part} of sample {pair.key} holds {len(data)} bytes, not the "
+                           f"{pair.size} written: it was changed after it was written. Shard {pair.shard} "
+                           f"is not committed; rerun the build to rebuild it.")
+    return data
+
+
+def _write_tar(pairs: list[Sample | PartRef]):
+    return lambda f: write_blocks(f, (_blocks(p) for p in pairs))
+
+
+def clear_parts(out: str, shard: int) -> None:
+    """Delete every part file of ``shard`` (those of this run and any a retried bundle left)."""
+    folder = fileio.join(out, "shards")
+    names = fileio.list_names(folder, f"{fileio.TMP_PREFIX}*-{shard_name(shard)}{PART_EXT}")
+    fileio.delete([fileio.join(folder, n) for n in names if fileio.tmp_target(n)])
 
 
 def _write_parquet(rows: list[dict], schema: pa.Schema):
@@ -50,7 +82,7 @@ def _write_parquet(rows: list[dict], schema: pa.Schema):
     return lambda f: pq.write_table(table, f, compression="zstd")
 
 
-def shard_stats(shard: int, image_keys: list[str], pairs: list[Sample], rejects: list[Reject]) -> dict:
+def shard_stats(shard: int, image_keys: list[str], pairs: list[Sample | PartRef], rejects: list[Reject]) -> dict:
     """Counts per stage and reason, and the accounting: every planned image is seen exactly somewhere."""
     dropped: dict = {"image": collections.Counter(), "candidate": collections.Counter()}
     for r in rejects:
@@ -72,11 +104,13 @@ def shard_stats(shard: int, image_keys: list[str], pairs: list[Sample], rejects:
     }
 
 
-def write_shard(out: str, shard: int, image_keys: list[str], pairs: list[Sample],
+def write_shard(out: str, shard: int, image_keys: list[str], pairs: list[Sample | PartRef],
                 rejects: list[Reject], schema: pa.Schema, stages: list[str] | None = None) -> dict:
-    """Write every file of one shard (temporary name, then rename); the stats json goes last. ``schema`` is
-    the sidecar's, the output format's (transforms/formats/); ``stages`` names the stages the run has, so
-    the funnel lists those and no others."""
+    """Write every file of one shard (temporary name, then rename); the stats json goes last. ``pairs`` are
+    Samples (bytes in memory) or PartRefs (bytes in part files: the tar is their parts concatenated in key
+    order, and the shard's parts are deleted once the stats json commits it). ``schema`` is the sidecar's,
+    the output format's (transforms/formats/); ``stages`` names the stages the run has, so the funnel lists
+    those and no others."""
     p = paths(out, shard)
     pairs = sorted(pairs, key=lambda e: e.key)
     rejects = sorted(set(rejects), key=lambda r: (r.key, r.stage, r.reason))
@@ -89,4 +123,6 @@ def write_shard(out: str, shard: int, image_keys: list[str], pairs: list[Sample]
     if stages is not None:
         stats["stages"] = list(stages)
     fileio.write_json(p["stats"], stats)
+    if any(isinstance(e, PartRef) for e in pairs):
+        clear_parts(out, shard)
     return stats

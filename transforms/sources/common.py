@@ -10,11 +10,11 @@ import os
 import posixpath
 
 from apache_beam.io.filesystems import FileSystems
-from webdataset.shardlists import expand_urls
 
 from configs.schema import ConfigError, SourceConfig
 from transforms.core.keys import dup_key, safe_key
 from transforms.core.records import PlanEntry
+from transforms.core.tarfiles import expand_specs
 from transforms.sources.vocabulary import caption_objects
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif")
@@ -49,7 +49,7 @@ def input_files(key: str, spec: str, exts: tuple[str, ...]) -> list[str]:
     brace range (``shards/{00000..00099}.tar``). Raises ConfigError naming ``key`` when nothing is found."""
     if not spec:
         raise ConfigError(f"{key} is empty: give a file, a folder or a pattern (e.g. --set {key}=data/*.parquet)")
-    specs = expand_urls(spec)
+    specs = expand_specs(spec)
     if len(specs) == 1 and not GLOB & set(spec) and ext_of(spec) not in exts:   # a folder (or prefix)
         found = [p for ext in exts for p in match_paths(FileSystems.join(spec.rstrip("/"), f"*.{ext}"))]
     else:

@@ -14,12 +14,12 @@ import tarfile
 import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from webdataset.tariterators import base_plus_ext
 
 from configs.schema import ConfigError, SourceConfig
 from configs.schema.where import KEY as WHERE_KEY, parse_where
 from transforms.core.fetch import member_uri
 from transforms.core.records import PlanEntry
+from transforms.core.tarfiles import base_plus_ext
 from transforms.sources.common import IMAGE_EXTS, caption_entry, finish, input_files
 from transforms.sources.where import column_map, select_rows
 
