@@ -12,10 +12,14 @@ import argparse
 import os
 import sys
 
-import grpc
-from apache_beam.portability.api import beam_provision_api_pb2, beam_provision_api_pb2_grpc
-from apache_beam.runners.worker import sdk_worker_main
-from google.protobuf import json_format
+# Run as a script, Python puts tests/ first on the path, where tests/transforms/ (the tests of transforms/)
+# would shadow the project's packages in the worker: the project's root goes there instead.
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import grpc  # noqa: E402
+from apache_beam.portability.api import beam_provision_api_pb2, beam_provision_api_pb2_grpc  # noqa: E402
+from apache_beam.runners.worker import sdk_worker_main  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
 
 
 def main(argv: list[str]) -> None:

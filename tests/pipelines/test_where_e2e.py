@@ -13,6 +13,7 @@ from helpers import DEMO_CONFIG, DEMO_DATA
 from pipelines import outputs
 from pipelines.plan import read_summary
 from pipelines.report import format_funnel
+from pipelines.report.card_text import md
 from pipelines.run import load_report, run_build
 
 
@@ -38,4 +39,4 @@ def test_rows_left_out_are_counted_in_plan_report_funnel_and_card(tmp_path):
     assert f"plan: source.where {rule!r} left out 3 rows" in lines
     assert f"source.where {rule!r}: 3 rows left out, never planned" in format_funnel(report)
     card = open(os.path.join(out, "README.md")).read()
-    assert f"| rows left out by source.where `{rule}` | 3 |" in card
+    assert f"| {md(f'rows left out by source.where `{rule}`')} | 3 |" in card   # cells are escaped

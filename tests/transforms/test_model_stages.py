@@ -59,7 +59,7 @@ def test_proposals_become_candidates_with_scores_labels_and_models():
     full, empty = np.zeros((32, 40), bool), np.zeros((32, 40), bool)
     full[5:15, 5:15] = True
     out = grounded_candidates(rec, [MaskProposal(full, "cat", {"box_score": 0.7, "sam_iou": 0.9}, (5, 5, 15, 15)),
-                                        MaskProposal(empty, "", {"box_score": 0.4, "sam_iou": 0.1})], cfg)
+                                        MaskProposal(empty, "cat", {"box_score": 0.4, "sam_iou": 0.1})], cfg)
     assert out[0] is rec and [r.reason for r in out[1:]] == ["empty_mask"]
     [c] = rec.candidates
     assert (c.key, c.class_name, c.category_id) == ("img-1-m000", "cat", 17)

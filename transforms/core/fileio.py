@@ -112,5 +112,7 @@ def tmp_target(name: str) -> str | None:
 
 
 def delete(paths: list[str]) -> None:
+    """Delete these files. Beam's local filesystem matches each path as a glob before deleting, so local
+    paths are escaped (an output folder may be called ``out[v2]``); object stores delete keys as given."""
     if paths:
-        FileSystems.delete(paths)
+        FileSystems.delete([p if "://" in p else glob_escape(p) for p in paths])
