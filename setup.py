@@ -15,7 +15,7 @@ CORE = [
     "webdataset>=0.2.90",           # reading shards back (outputs, loader); builds write tars without it
     "braceexpand>=0.1.7",           # shard specs {00000..00099} (transforms/core/tarfiles.py)
     "pyyaml>=6",
-    "urllib3>=2.0",                 # the bounded HTTP client of the load stage (transforms/fetch.py)
+    "urllib3>=2.0",                 # the bounded HTTP client of the load stage (transforms/core/fetch.py)
     "boto3>=1.28,<2",               # s3:// through Beam's FileSystems (what apache-beam[aws] adds); the loader
     "tqdm>=4.66",                   # the live progress bar of local builds (pipelines/progress.py)
 ]

@@ -30,7 +30,7 @@ import numpy as np
 import webdataset as wds
 from webdataset.gopen import gopen_schemes
 
-# The instruction kinds a pair's json may carry (transforms/instruct.py): "add" ("add a cat"),
+# The instruction kinds a pair's json may carry (transforms/language/templates.py): "add" ("add a cat"),
 # "add_location" ("add a cat at the top left"), "remove" ("remove the cat"), "vlm_llm" (a free rewrite).
 ADD_KINDS = ("add", "vlm_llm")
 LOCATION_P = 0.25  # PIPE's default probability of appending the object's location to the instruction

@@ -10,7 +10,7 @@ from configs.schema.base import ConfigError, _choice, _range
 
 @dataclass(frozen=True)
 class FetchConfig:
-    """The bounded HTTP client the load stage uses for http(s) uris (transforms/fetch.py)."""
+    """The bounded HTTP client the load stage uses for http(s) uris (transforms/core/fetch.py)."""
     connect_timeout: float = 5.0    # s to open a connection
     read_timeout: float = 10.0      # s the server may stay silent
     total_timeout: float = 60.0     # s for one image, redirects, retries and backoff included

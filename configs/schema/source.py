@@ -13,7 +13,7 @@ from configs.schema.where import parse_where
 
 @dataclass(frozen=True)
 class SourceConfig:
-    kind: str = "coco"              # see transforms/sources.py SOURCES
+    kind: str = "coco"              # see transforms/sources/ SOURCES
     annotations: str = ""           # COCO/LVIS instances json
     images: str = ""                # folder the json's file_name entries are relative to
     name: str = "coco"              # key prefix: letters and digits only

@@ -63,7 +63,7 @@ class BorrowConfig:
 
 @dataclass(frozen=True)
 class MasksConfig:
-    kind: str = "annotations"       # see transforms/propose.py MASKERS
+    kind: str = "annotations"       # see transforms/maskers/ MASKERS
     unlabelled_class: str = "object"  # class name of model masks that carry no label (SAM automatic)
     sam: SamConfig = field(default_factory=SamConfig)
     grounding: GroundingConfig = field(default_factory=GroundingConfig)
@@ -105,7 +105,7 @@ class FilterConfig:
 
 @dataclass(frozen=True)
 class RemovalConfig:
-    kind: str = "opencv"            # see transforms/remove.py REMOVERS
+    kind: str = "opencv"            # see transforms/removers/ REMOVERS
     method: str = "telea"           # opencv: telea | ns
     radius: int = 5                 # opencv inpainting radius, px
     dilate: int = 15                # mask dilation kernel, px (odd)
@@ -128,13 +128,13 @@ class RemovalConfig:
 
 @dataclass(frozen=True)
 class DescribeConfig:
-    kind: str = "none"              # none | vlm (see transforms/describe.py DESCRIBERS)
+    kind: str = "none"              # none | vlm (see transforms/language/ DESCRIBERS)
     vlm: VlmConfig = field(default_factory=VlmConfig)
 
 
 @dataclass(frozen=True)
 class InstructionsConfig:
-    kind: str = "template"          # see transforms/instruct.py INSTRUCTORS
+    kind: str = "template"          # see transforms/language/ INSTRUCTORS
     txt: str = "add"                # which instruction goes to KEY.txt
     llm: LlmConfig = field(default_factory=LlmConfig)
 

@@ -1,4 +1,4 @@
-"""Render a dataset card (YAML header + Markdown) from the facts gathered by pipelines/card.py. Pure text.
+"""Render a dataset card (YAML header + Markdown) from the facts gathered by pipelines/report/card.py. Pure text.
 
 Everything taken from the inputs (class and dataset names, licences, their URLs, model ids) goes through
 ``md``: HTML-escaped, on one line, Markdown punctuation backslash-escaped, so a hostile name is shown as text,

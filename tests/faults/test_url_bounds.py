@@ -1,4 +1,4 @@
-"""The HTTP fetcher (transforms/fetch.py) against a hostile local server: every way a server can make a
+"""The HTTP fetcher (transforms/core/fetch.py) against a hostile local server: every way a server can make a
 download unbounded (size, time, redirects, schemes, compression) ends as a load reject with its reason,
 quickly; and one build whose images are served over HTTP accounts for every image."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The bounded HTTP client and uri reading (transforms/fetch.py) against the local server: every failure mode
+"""The bounded HTTP client and uri reading (transforms/core/fetch.py) against the local server: every failure mode
 ends as its reason within the configured time, good images arrive byte for byte."""
 from __future__ import annotations
 
