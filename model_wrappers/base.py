@@ -54,21 +54,23 @@ def resolve_dtype(pref: str, device: str) -> str:
 
 
 def run_isolated(predict, batch: list) -> list:
-    """``predict(batch)``; if it raises, each element alone. A lone failure becomes ``InferenceFailed``.
+    """Each element of ``batch`` in a model call of its own: ``predict([element])``.
 
-    A batch of one re-raises, so RunInference's dead-letter output records it.
+    An answer is then a function of its element alone, whatever batch Beam's BatchElements put it in, so 1
+    worker, N processes and N threads write the same bytes. Batched calls do not: float kernels choose
+    their blocking by the call's shape, so companions moved a diffusion pixel by a level and a CLIP embedding
+    by 6e-8 on the tiny models (docs/SCALING.md). An element that fails alone in its batch re-raises, so
+    RunInference's dead-letter output records it; in a larger batch it becomes ``InferenceFailed`` and the
+    others go on.
     """
-    try:
+    if len(batch) == 1:
         return list(predict(batch))
-    except Exception:  # noqa: BLE001 - find the element(s) responsible
-        if len(batch) == 1:
-            raise
-        log.warning("a batch of %d failed; retrying its elements one by one", len(batch), exc_info=True)
     out = []
     for element in batch:
         try:
             out.extend(predict([element]))
         except Exception as e:  # noqa: BLE001 - per-element failures are data
+            log.warning("an element of a batch of %d failed", len(batch), exc_info=True)
             out.append(InferenceFailed(f"{type(e).__name__}: {e}"[:500]))
     return out
 

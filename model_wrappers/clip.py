@@ -62,12 +62,14 @@ class ClipScorer:
         if todo:
             if len(self.texts) + len(todo) > TEXT_CACHE:
                 self.texts.clear()
-            inputs = self.processor(text=todo, padding=True, truncation=True, return_tensors="pt")
-            with torch.inference_mode():
-                out = projected(self.model.get_text_features(
-                    input_ids=inputs["input_ids"].to(self.device),
-                    attention_mask=inputs["attention_mask"].to(self.device)))
-            self.texts.update(zip(todo, unit(out.float().cpu().numpy())))
+            out = []
+            for text in todo:  # one text per call: a cached embedding is the one the text gets alone
+                inputs = self.processor(text=[text], truncation=True, return_tensors="pt")
+                with torch.inference_mode():
+                    out.append(projected(self.model.get_text_features(
+                        input_ids=inputs["input_ids"].to(self.device),
+                        attention_mask=inputs["attention_mask"].to(self.device))).float().cpu().numpy())
+            self.texts.update(zip(todo, unit(np.concatenate(out))))
         dim = self.model.config.projection_dim
         return np.stack([self.texts[t] for t in texts]) if texts else np.zeros((0, dim), np.float32)
 

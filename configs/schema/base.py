@@ -57,7 +57,7 @@ class ModelConfig:
     model: str = ""                 # hub id (owner/name) or local path (starts with /, ./, ../ or ~)
     device: str = "auto"            # auto (cuda when present: one GPU per worker process, else cpu) | cpu | cuda | cuda:N
     dtype: str = "auto"             # auto (float16 on cuda, float32 on cpu) | float32 | float16 | bfloat16
-    batch_size: int = 1             # elements per RunInference batch (upper bound; Beam adapts below it)
+    batch_size: int = 1             # elements per RunInference batch; each still runs in a call of its own
     share_across_processes: bool = False   # one copy per machine (Beam large_model), not one per process
     trust_remote_code: bool = False  # run code shipped with the model; only for models you trust
 

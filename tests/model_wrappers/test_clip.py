@@ -70,3 +70,11 @@ def test_through_run_inference_in_batches(tiny):
     with beam.Pipeline(runner="FnApiRunner") as p:
         out = p | beam.Create(list(requests.items())) | RunInference(KeyedModelHandler(h))
         assert_that(out, check)
+
+
+def test_a_cached_text_embedding_is_the_one_the_text_gets_alone(tiny):
+    """The text cache outlives a batch: an embedding computed beside longer texts (padded together) would be
+    served to later elements, so each text is embedded in a call of its own."""
+    alone = handler(tiny).load_model().embed_texts(["a cat"])[0]
+    beside = handler(tiny).load_model().embed_texts(["a photo of a very large cat on a wooden table", "a cat"])[1]
+    assert np.array_equal(alone, beside)

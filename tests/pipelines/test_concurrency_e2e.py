@@ -1,7 +1,7 @@
 """Issue 14: the PIPE recipe with tiny models in every model stage writes the same bytes whatever the
 execution: 1 worker, 2 processes sharing the models, 2 processes not sharing, 2 threads. Each loaded model
-runs one ``predict`` at a time (model_wrappers/base.py ``Serialized``); batches of one keep the results
-independent of where batch boundaries fall."""
+runs one ``predict`` at a time (model_wrappers/base.py ``Serialized``), and each element runs in a call of its
+own (``run_isolated``), so the recipe's batch sizes (4) do not make results depend on where batches fall."""
 from __future__ import annotations
 
 import glob
@@ -39,11 +39,10 @@ def sets(tmp_path_factory) -> list[str]:
              "segmentation": [circle_polygon(35 + 27 * j, 36, 11)]} for i in range(1, 4) for j in range(2)]
     annotations, image_dir = write_coco(folder, images, anns,
                                         categories=({"id": 1, "name": "apple"}, {"id": 2, "name": "cat"}))
-    models = [s for s in tiny_overrides(tiny, masks=None, quality=True) if not s.endswith(".batch_size=4")]
+    models = tiny_overrides(tiny, masks=None, quality=True)
     return [f"source.annotations={annotations}", f"source.images={image_dir}", "source.shard_size=2",
             "image.size=64", *LOOSE, *models, "quality.max_consensus=1", "quality.max_removal_score=1",
-            "quality.min_class_similarity=-1", "quality.max_importance=1",
-            *[f"{s}.batch_size=1" for s in SHARED]]
+            "quality.min_class_similarity=-1", "quality.max_importance=1"]
 
 
 def _build(sets: list[str], out: str, beam: list[str], share: bool) -> tuple[dict, list]:
