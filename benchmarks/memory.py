@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/memory.py [--images 300] [--workers 1]
 
-Local runs build in waves of ``--wave-images`` images (here N), the knob that bounds memory; the
-dataset size must not matter. Each build runs as its own `inpaint-pairs build` process; the figure is the largest resident set of
+Local runs build in waves of ``--wave-images`` images (default here: N); ``--wave-images 1000000`` runs
+both builds in one wave each (workers started once), which measures what a single run holds per image. Each build runs as its own `inpaint-pairs build` process; the figure is the largest resident set of
 that process and its Beam workers (ru_maxrss of the waited-for children).
 """
 from __future__ import annotations

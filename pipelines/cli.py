@@ -34,15 +34,16 @@ def add_build(sub) -> None:
                         "when set, else all)")
 
 
-    p.add_argument("--wave-images", type=int, default=1000, metavar="N",
-                   help="local runner only: build about N images per pipeline run, so memory stays bounded "
-                        "(default 1000)")
+    p.add_argument("--wave-images", type=int, default=None, metavar="N",
+                   help="local runner only: build about N images per pipeline run (its workers start once), so "
+                        "memory stays bounded (default 20,000: pipelines/run.py WAVE_IMAGES)")
 
 
 def run_build(args, beam_args) -> None:
-    from pipelines.run import parse_slice, run_build as build
+    from pipelines.run import WAVE_IMAGES, parse_slice, run_build as build
     part = parse_slice(args.slice, dict(os.environ))
-    build(load_config(args.config, args.set), args.output, beam_args, part=part, wave_images=args.wave_images)
+    build(load_config(args.config, args.set), args.output, beam_args, part=part,
+          wave_images=args.wave_images or WAVE_IMAGES)
 
 
 def add_demo(sub) -> None:

@@ -91,13 +91,17 @@ def clear_stale_tmp(out: str, shards: list[int]) -> None:
 
 
 LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner"}
+# Images per local pipeline run. The runner keeps what crosses a stage boundary (plan records, PartRefs,
+# rejects: ~8 KB per image with 1 worker, ~40 KB with 2, BENCHMARKS.md section 9) until the run ends, so a
+# wave of 20,000 adds at most ~0.8 GB, and restarting the workers once per wave costs < 1% of its time.
+WAVE_IMAGES = 20_000
 
 
 def waves(todo: list[int], options: PipelineOptions, shard_size: int, wave_images: int) -> list[list[int]]:
     """Split the shards to build into pipeline runs. Beam's local runner keeps a stage's whole output in
-    memory (the pairs waiting for their shard writer), so local runs go in waves of about
-    ``wave_images`` images: memory stays bounded whatever the dataset size. Remote runners shuffle on
-    disk and take every shard in one run."""
+    memory (the small records waiting for their shard writer), so local runs go in waves of about
+    ``wave_images`` images: memory stays bounded whatever the dataset size, and a run of up to
+    ``wave_images`` starts its workers once. Remote runners shuffle on disk and take every shard in one run."""
     if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS:
         return [todo]
     workers = options.view_as(DirectOptions).direct_num_workers or os.cpu_count() or 1
@@ -106,7 +110,7 @@ def waves(todo: list[int], options: PipelineOptions, shard_size: int, wave_image
 
 
 def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = print,
-              part: tuple[int, int] = (0, 1), wave_images: int = 1000) -> dict:
+              part: tuple[int, int] = (0, 1), wave_images: int = WAVE_IMAGES) -> dict:
     """Plan, run this slice's missing shards on Beam, write the report; returns the report.
 
     A slice of several (``part`` = (i, n), n > 1) writes only its own shards and no report: run

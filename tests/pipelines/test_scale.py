@@ -159,6 +159,15 @@ def test_local_runs_go_in_waves_of_shards_and_remote_runs_in_one():
     assert waves(todo, pipeline_options(["--runner=DataflowRunner"]), 100, 100) == [todo]
 
 
+def test_by_default_a_run_of_20000_images_starts_its_workers_once():
+    """Issue 15: with only small records in the runner's memory, the default wave is 20,000 images, so the
+    2,000-image benchmark (40 shards of 50) is one pipeline run, and a 1M-image local run is 50 of them."""
+    from pipelines.run import WAVE_IMAGES, pipeline_options, waves
+    options = pipeline_options(["--direct_num_workers=2"])
+    assert waves(list(range(40)), options, 50, WAVE_IMAGES) == [list(range(40))]
+    assert len(waves(list(range(1000)), options, 1000, WAVE_IMAGES)) == 50
+
+
 def test_many_waves_give_the_same_bytes_as_one(tmp_path):
     cfg = demo_config("source.shard_size=1")
     one, many = str(tmp_path / "one"), str(tmp_path / "many")
