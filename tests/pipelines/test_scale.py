@@ -129,8 +129,9 @@ def test_portable_runner_with_two_pool_workers_gives_the_same_bytes(demo_build, 
 
 def test_pipe_recipe_on_tiny_models_through_the_portable_runner_to_s3_equals_the_local_runner(tiny, s3, tmp_path,
                                                                                             two_workers):
-    """The PIPE recipe (tiny diffusion, VLM, LLM) with two pool workers writing to the S3-compatible server:
-    the same shard bytes as the local runner writing to a folder."""
+    """The PIPE recipe (tiny diffusion, VLM, LLM, CLIP quality stages) with two pool workers writing to the
+    S3-compatible server: the same shard bytes as the local runner writing to a folder (issue 14's fifth
+    execution, beside tests/pipelines/test_concurrency_e2e.py's four)."""
     rng = np.random.default_rng(3)
     images = {f"{i}.jpg": rng.integers(0, 255, (72, 96, 3), dtype=np.uint8) for i in (1, 2)}
     anns = [{"id": 10 * i, "image_id": i, "category_id": 1, "iscrowd": 0,
@@ -138,7 +139,9 @@ def test_pipe_recipe_on_tiny_models_through_the_portable_runner_to_s3_equals_the
     annotations, image_dir = write_coco(str(tmp_path / "coco"), images, anns)
     cfg = load_config(PIPE_COCO, [f"source.annotations={annotations}", f"source.images={image_dir}",
                                   "source.shard_size=1", "image.size=64", "filters.max_border_touch=1",
-                                  *tiny_overrides(tiny, masks=None)])
+                                  *tiny_overrides(tiny, masks=None, quality=True), "quality.max_consensus=1",
+                                  "quality.max_removal_score=1", "quality.min_class_similarity=-1",
+                                  "quality.max_importance=1"])
     local = str(tmp_path / "local")
     assert run_build(cfg, local, [], log=lambda *_: None)["pairs"] == 2
     out = f"s3://{s3.bucket('portable')}/pipe"
