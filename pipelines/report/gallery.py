@@ -69,7 +69,8 @@ def _object_mask(entry: PlanEntry, key: str, size: tuple[int, int]) -> Image.Ima
 
 
 def reject_picture(out: str, row: dict, plans: dict, side: int = SIDE) -> Image.Image | None:
-    """The input image of a reject row (with the candidate's mask tinted), or None when it does not load."""
+    """The input image of a reject row, or of any candidate row (report.html's threshold strips), with the
+    candidate's mask tinted when the plan has it; None when it does not load."""
     if row["shard"] not in plans:
         plans[row["shard"]] = {e.key: e for e in read_entries(out, row["shard"])}
     entry = plans[row["shard"]].get(row["image_key"])

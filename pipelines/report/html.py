@@ -18,7 +18,9 @@ th,td.l{text-align:left}.warn{color:#b00}
 .legend{font-size:85%}.legend i{display:inline-block;width:.8em;height:.8em;margin:0 3px 0 8px}
 .pair,.rej{display:inline-block;vertical-align:top;margin:6px;padding:6px;border:1px solid #ddd;
 max-width:460px;font-size:85%}.score{display:inline-block;vertical-align:top;margin:6px 18px 6px 0}
-.hist{background:#fafafa;border-bottom:1px solid #999;display:block}.pair img,.rej img{margin-right:2px}small{color:#666}"""
+.hist{background:#fafafa;border-bottom:1px solid #999;display:block}
+.strip{max-width:480px;font-size:85%}.strip figure{display:inline-block;margin:2px;text-align:center}
+.near.kept img{border:3px solid #3a7}.near.dropped img{border:3px solid #d9534f}.pair img,.rej img{margin-right:2px}small{color:#666}"""
 
 
 def reason_colours(report: dict) -> dict[str, str]:
@@ -99,6 +101,9 @@ def summary(report: dict) -> str:
     text = (f"<p>{report['images_in']} images in, {report['images_rejected']} rejected; "
             f"{report['candidates']} candidates; <b>{report['pairs']} pairs</b>; "
             f"shards {report['shards_done']}/{report['shards_planned']} finished.</p>")
+    if report.get("where"):
+        text += (f"<p id='where'>source.where <code>{escape(report['where'])}</code> left out "
+                 f"{report['where_left_out']} rows, never planned.</p>")
     if report["shards_missing"]:
         text += f"<p class='warn'>Shards not finished: {escape(str(report['shards_missing'][:20]))}</p>"
     if report["lost_images"]:

@@ -26,7 +26,10 @@ def write_pages(out: str, report: dict, counts: list[tuple[int, int]], n: int = 
     view = outputs.output_format(out).view
     views = [view(s) for s in gallery.sample_pairs(out, n, counts)]
     dists = scores.distributions(scores.recorded(out), scores.thresholds(scores.read_config(out)))
-    page = html.report_page(report, views, histograms.section(dists))
+    plans: dict = {}
+    pictures = {(r["shard"], r["key"]): gallery.reject_picture(out, {**r, "level": "candidate"}, plans, side=96)
+                for r in histograms.strip_rows(dists)}
+    page = html.report_page(report, views, histograms.section(dists, pictures))
     fileio.write_atomic(fileio.join(out, "report.html"), page.encode())
     rejects = html.rejects_page(report, reject_groups(out, report, per_reason))
     fileio.write_atomic(fileio.join(out, "rejects.html"), rejects.encode())

@@ -46,21 +46,25 @@ def thresholds(config: dict) -> dict[str, float]:
 
 
 def recorded(out: str) -> list[dict]:
-    """Every candidate of the finished shards: {'key', 'scores', 'stage', 'reason'} (stage '' = kept)."""
+    """Every candidate of the finished shards: {'key', 'shard', 'image_key', 'scores', 'stage', 'reason'}
+    (stage '' = kept). A BrushData sample keeps several masks, its scores a list with one dict per mask:
+    one row per mask, keyed by the sample."""
     rows = []
     for shard in outputs.finished_shards(out):
-        pairs = outputs.read_pairs_table(out, shard, ["key", "metadata_json"]).to_pylist()
+        pairs = outputs.read_pairs_table(out, shard, ["key", "image_key", "metadata_json"]).to_pylist()
         for p in pairs:
             meta = json.loads(p.get("metadata_json") or "{}")
-            rows.append({"key": p["key"], "scores": meta.get("scores") or {},
-                         "stage": "", "reason": ""})
+            found = meta.get("scores") or {}
+            for one in (found if isinstance(found, list) else [found]):
+                rows.append({"key": p["key"], "shard": shard, "image_key": p["image_key"], "scores": one or {},
+                             "stage": "", "reason": ""})
         rejects = outputs.read_rejects_table(out, shard)
         if "scores" not in rejects.column_names:   # written before scores were recorded
             continue
         for r in rejects.to_pylist():
             if r["level"] == "candidate":
-                rows.append({"key": r["key"], "scores": json.loads(r["scores"] or "{}"),
-                             "stage": r["stage"], "reason": r["reason"]})
+                rows.append({"key": r["key"], "shard": shard, "image_key": r["image_key"],
+                             "scores": json.loads(r["scores"] or "{}"), "stage": r["stage"], "reason": r["reason"]})
     return rows
 
 
@@ -68,9 +72,9 @@ def passes(value: float, limits: list[tuple[str, str]], values: dict[str, float]
     return all(value >= values[k] if d == "min" else value <= values[k] for k, d in limits)
 
 
-def distributions(rows: list[dict], limits: dict[str, float]) -> list[dict]:
+def distributions(rows: list[dict], limits: dict[str, float], strip: int = 4) -> list[dict]:
     """Per scored stage that some candidate reached: {'score', 'stage', 'thresholds': [(key, dir, value)],
-    'kept': [values], 'dropped': [values], 'nearby': [(label, kept count)]}."""
+    'kept': [values], 'dropped': [values], 'nearby': [(label, kept count)], 'strips': [see ``strips``]}."""
     found = []
     for score, stage, reasons, keys in SCORED:
         kept, dropped = [], []
@@ -78,11 +82,28 @@ def distributions(rows: list[dict], limits: dict[str, float]) -> list[dict]:
             if score not in r["scores"] or not isinstance(r["scores"][score], (int, float)):
                 continue
             here = r["stage"] == stage and (reasons is None or r["reason"] in reasons)
-            (dropped if here else kept).append(float(r["scores"][score]))
+            (dropped if here else kept).append((float(r["scores"][score]), r))
         if kept or dropped:
-            found.append({"score": score, "stage": stage, "kept": kept, "dropped": dropped,
-                          "thresholds": [(k, d, limits[k]) for k, d in keys],
-                          "nearby": nearby(kept + dropped, keys, limits)})
+            thresholds = [(k, d, limits[k]) for k, d in keys]
+            found.append({"score": score, "stage": stage, "kept": [v for v, _ in kept],
+                          "dropped": [v for v, _ in dropped], "thresholds": thresholds,
+                          "nearby": nearby([v for v, _ in kept + dropped], keys, limits),
+                          "strips": strips(kept, dropped, thresholds, strip)})
+    return found
+
+
+def strips(kept: list[tuple[float, dict]], dropped: list[tuple[float, dict]], thresholds: list[tuple],
+           n: int) -> list[dict]:
+    """Per threshold, the ``n`` candidates kept at the stage nearest above it (on its passing side) and the
+    ``n`` dropped there nearest below it (on its failing side), nearest first, ties by key:
+    [{'key', 'dir', 'value', 'above': [(score, row)], 'below': [(score, row)]}]."""
+    found = []
+    for key, direction, t in thresholds:
+        passing = (lambda v: v >= t) if direction == "min" else (lambda v: v <= t)
+        def nearest(pool, side):  # noqa: E306 - one use, reads as a sentence
+            return sorted(((v, r) for v, r in pool if side(v)), key=lambda vr: (abs(vr[0] - t), vr[1]["key"]))[:n]
+        found.append({"key": key, "dir": direction, "value": t, "above": nearest(kept, passing),
+                      "below": nearest(dropped, lambda v: not passing(v))})
     return found
 
 

@@ -72,7 +72,7 @@ def test_report_files_match_the_shards(demo_build):
     assert len(keys) == min(32, report["pairs"]) and set(keys) <= rows.keys()
     first = rows[keys[0]]
     assert first["instruction"] in page and first["class_name"] in page
-    images = _decoded(page)
+    images = _decoded(page.split('<div id="gallery">', 1)[1])   # the score strips above have their own
     assert len(images) == 3 * len(keys) and all(max(im.size) == 144 for im in images)
     target, overlay = np.asarray(images[1], int), np.asarray(images[2], int)
     assert (np.abs(target - overlay).sum(axis=2) > 30).any(), "the mask is tinted on the third picture"
@@ -109,7 +109,7 @@ def _browser(page: str, tmp_path, probe: str) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
 
 
-PROBE = ("document.querySelectorAll('img').forEach(i => i.setAttribute('data-ok', "
+PROBE = ("document.querySelectorAll('#gallery img, .rej img').forEach(i => i.setAttribute('data-ok', "
          "i.complete && i.naturalWidth > 0 ? 'yes' : 'no'));"
          "document.querySelectorAll('.bar').forEach(b => b.querySelectorAll('.seg').forEach(s => "
          "s.setAttribute('data-px', Math.round(s.getBoundingClientRect().width))));")

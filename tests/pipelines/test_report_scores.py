@@ -3,11 +3,16 @@ scores add up to the funnel, the nearby-threshold counts match what the stage ke
 histogram renders with its threshold line where the config puts it."""
 from __future__ import annotations
 
+import glob
 import importlib.util
+import json
 import os
 import re
+from html.parser import HTMLParser
 
+import pyarrow.parquet as pq
 import pytest
+import webdataset as wds
 
 from pipelines import cli
 from pipelines.report import scores
@@ -72,7 +77,9 @@ def test_browser_renders_every_histogram_with_its_threshold_line(strict, tmp_pat
              "s.setAttribute('data-px', Math.round(r.width));"
              "s.querySelectorAll('line.threshold').forEach(l => l.setAttribute('data-dx',"
              "(l.getBoundingClientRect().left + l.getBoundingClientRect().width / 2 - r.left).toFixed(1)));"
-             "s.setAttribute('data-bars', s.querySelectorAll('rect').length); });")
+             "s.setAttribute('data-bars', s.querySelectorAll('rect').length); });"
+             "document.querySelectorAll('.strip figure img').forEach(i => i.setAttribute('data-w',"
+             "Math.round(i.getBoundingClientRect().width)));")
     dom = _browser(f"{out}/report.html", tmp_path, probe)
     svgs = {m.group(1): m.group(0) for m in re.finditer(r'<svg class="hist" data-score="(\w+)".*?</svg>', dom, re.S)}
     assert set(CLIP) | set(MASK) <= svgs.keys()
@@ -84,6 +91,8 @@ def test_browser_renders_every_histogram_with_its_threshold_line(strict, tmp_pat
         dx = float(re.search(rf'data-key="{re.escape(key)}"[^>]*data-dx="([^"]+)"', text).group(1))
         assert dx == pytest.approx(W * (limits[key] - lo) / (hi - lo), abs=1.5)
         assert 'class="dropped"' in text and 'class="kept"' in text
+    strip_widths = [int(w) for w in re.findall(r'<figure class="near [^"]*"[^>]*><img [^>]*data-w="(\d+)"', dom)]
+    assert len(strip_widths) >= 2 * len(CLIP) and min(strip_widths) > 0   # every strip picture is drawn
 
 
 def test_retune_of_the_open_build_gives_the_strict_rebuilds_funnel(strict, capsys):
@@ -107,3 +116,80 @@ def test_retune_of_the_open_build_gives_the_strict_rebuilds_funnel(strict, capsy
     assert re.search(rf"^pairs\s+8\s+{report['pairs']}$", printed, re.M)
     assert cli.main(["retune", open_out, "--set=quality.bogus=1"]) == 2
     assert "quality.bogus" in capsys.readouterr().err
+
+
+class _Strips(HTMLParser):
+    """report.html's strips: threshold key -> {'inside': [(key, value, has picture)], 'outside': [...]}."""
+
+    def __init__(self):
+        super().__init__()
+        self.strips, self.key, self.side, self.figure = {}, None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "div" and a.get("class") == "strip":
+            self.key = a["data-key"]
+            self.strips[self.key] = {"inside": [], "outside": []}
+        elif tag == "div" and a.get("class") in ("inside", "outside") and self.key:
+            self.side = a["class"]
+        elif tag == "figure" and (a.get("class") or "").startswith("near "):
+            self.figure = [a["data-key"], float(a["data-value"]), False]
+            self.strips[self.key][self.side].append(self.figure)
+        elif tag == "img" and self.figure is not None:
+            self.figure[2] = a["src"].startswith("data:image/")
+
+    def handle_endtag(self, tag):
+        if tag == "figure":
+            self.figure = None
+
+
+def test_each_threshold_has_a_strip_of_the_candidates_nearest_to_it(strict):
+    """For each CLIP stage of the strict build: the dropped side holds exactly what the stage dropped (its
+    reject rows), the kept side the kept candidates nearest the threshold, nearest first; every one pictured.
+    Expected values come from the open build's pair jsons (every candidate kept there, same seeds)."""
+    out, report, limits, open_out = strict
+    value = {json.loads(s["json"])["key"]: json.loads(s["json"])["scores"]
+             for s in wds.WebDataset(sorted(glob.glob(f"{open_out}/shards/*.tar")), shardshuffle=False)}
+    rejects = pq.read_table(sorted(glob.glob(f"{out}/rejects/*.parquet"))).to_pylist()
+    parser = _Strips()
+    parser.feed(open(f"{out}/report.html").read())
+    gone: set = set()
+    for score, (stage, key, _) in CLIP.items():
+        t, at_least = limits[key], key.split(".")[1].startswith("min")
+        dropped = {r["key"] for r in rejects if r["stage"] == stage}
+        kept = sorted(set(value) - gone - dropped, key=lambda k: (abs(value[k][score] - t), k))
+        strip = parser.strips[key]
+        assert [k for k, _, _ in strip["outside"]] == sorted(dropped) and len(dropped) == 1
+        assert [k for k, _, _ in strip["inside"]] == kept[:4]
+        for k, v, pictured in strip["inside"] + strip["outside"]:
+            assert v == pytest.approx(value[k][score]) and pictured
+            assert (v >= t if at_least else v <= t) == (k not in dropped)
+        gone |= dropped
+
+
+
+def test_brushdata_histograms_count_every_mask_of_every_sample(tmp_path):
+    """BrushData keeps several masks per sample (its scores a list, one dict per mask): every candidate that
+    reaches the filter is counted once, kept (a mask of a sample, or dropped later) or dropped there."""
+    from configs.schema import load_config
+    from helpers import DEMO_CONFIG
+    from pipelines.run import run_build
+    out = str(tmp_path / "o")
+    report = run_build(load_config(DEMO_CONFIG, ["output.format=brushdata", "filters.min_area_ratio=0.02"]), out, [],
+                       log=lambda *_: None)
+    masks = sum(pq.read_table(sorted(glob.glob(f"{out}/shards/*.parquet")), columns=["num_masks"]).column(0)
+                .to_pylist())
+    dropped = [r for r in pq.read_table(sorted(glob.glob(f"{out}/rejects/*.parquet"))).to_pylist()
+               if r["level"] == "candidate"]
+    assert masks + len(dropped) == report["candidates"] and masks >= 1 and dropped
+    dists = {d["score"]: d for d in scores.distributions(scores.recorded(out), scores.thresholds(scores.read_config(out)))}
+    assert set(MASK) <= dists.keys()
+    filtered = {r["stage"]: r for r in report["stages"]}["filter"]
+    for score in MASK:
+        assert len(dists[score]["kept"]) + len(dists[score]["dropped"]) == filtered["candidates_in"], score
+    assert len(dists["area_ratio"]["kept"]) == filtered["candidates_in"] - len(dists["area_ratio"]["dropped"])
+    assert len(dists["area_ratio"]["dropped"]) == sum(r["reason"] in ("area_too_small", "area_too_large")
+                                                      for r in dropped) >= 1
+    assert len(dists["border_touch"]["dropped"]) == filtered["candidates_dropped"]["touches_border"] >= 1
+    page = open(f"{out}/report.html").read()
+    assert all(f'<svg class="hist" data-score="{s}"' in page for s in MASK)

@@ -1,9 +1,10 @@
 """``source.where`` end to end (in-process Beam, the demo recipe with brush masks, no models): rows of a
 LAION-style table the filter leaves out are never planned, counted once in OUT/plan/summary.json, and that
-count reaches report.json, the printed funnel and the dataset card; the kept rows are the images built."""
+count reaches report.json, the printed funnel, report.html and the dataset card; the kept rows are the images built."""
 from __future__ import annotations
 
 import os
+from html import escape
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,3 +41,5 @@ def test_rows_left_out_are_counted_in_plan_report_funnel_and_card(tmp_path):
     assert f"source.where {rule!r}: 3 rows left out, never planned" in format_funnel(report)
     card = open(os.path.join(out, "README.md")).read()
     assert f"| {md(f'rows left out by source.where `{rule}`')} | 3 |" in card   # cells are escaped
+    page = open(os.path.join(out, "report.html")).read()
+    assert f"<p id='where'>source.where <code>{escape(rule)}</code> left out 3 rows, never planned.</p>" in page
