@@ -34,16 +34,29 @@ def add_build(sub) -> None:
                         "when set, else all)")
 
 
+    add_lock_flags(p)
+    p.add_argument("--replan", action="store_true",
+                   help="the inputs changed since OUTPUT was planned: plan again and rebuild only the shards "
+                        "whose images changed (finished shards that did not change are kept)")
     p.add_argument("--wave-images", type=int, default=None, metavar="N",
                    help="local runner only: build about N images per pipeline run (its workers start once), so "
                         "memory stays bounded (default 20,000: pipelines/run.py WAVE_IMAGES)")
+
+
+def add_lock_flags(p) -> None:
+    p.add_argument("--wait", action="store_true",
+                   help="another run is writing OUTPUT: wait for it to finish instead of stopping")
+    p.add_argument("--lock-timeout", type=float, default=24.0, metavar="HOURS",
+                   help="take over the lease of a run on another host after this many hours (default 24; a "
+                        "dead process on this host is taken over at once)")
 
 
 def run_build(args, beam_args) -> None:
     from pipelines.run import WAVE_IMAGES, parse_slice, run_build as build
     part = parse_slice(args.slice, dict(os.environ))
     build(load_config(args.config, args.set), args.output, beam_args, part=part,
-          wave_images=args.wave_images or WAVE_IMAGES)
+          wave_images=args.wave_images or WAVE_IMAGES, wait=args.wait, lock_timeout=args.lock_timeout,
+          replan=args.replan)
 
 
 def add_demo(sub) -> None:
@@ -61,15 +74,18 @@ def run_demo(args, beam_args) -> None:
 def add_report(sub) -> None:
     p = sub.add_parser("report", help="re-merge finished shards into report.json/.html, rejects.html, README.md")
     p.add_argument("output", help="an output folder of build")
+    add_lock_flags(p)
 
 
 def run_report(args, extra) -> None:
     storage_options(extra, "report")
+    from pipelines import lock
     from pipelines.outputs import output_format, require_output
     from pipelines.report import format_funnel, write_card, write_report
     require_output(args.output)
-    report = write_report(args.output)
-    write_card(args.output)
+    with lock.held(args.output, wait=args.wait, timeout_hours=args.lock_timeout):   # it writes the report files
+        report = write_report(args.output)
+        write_card(args.output)
     print(format_funnel(report, output_format(args.output).card.unit))
 
 

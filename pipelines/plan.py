@@ -1,6 +1,10 @@
 """The plan files, OUT/plan/NNNNNN.json: the sole owner of their names, layout and reading.
 
-A plan file holds one shard's ``PlanEntry``s ({"shard": k, "images": [entry, ...]}). OUT/plan/summary.json
+A plan file holds one shard's ``PlanEntry``s ({"shard": k, "images": [entry, ...]}). OUT/plan/inputs.json
+ties the plan to what it was made from: the size and modification time of each file the source keys name
+(annotation files, tables, class lists: Beam's FileSystems metadata, so object stores too) and a digest of
+each shard's entries. A rerun plans again and compares (``compare``): a plan that changed is never built
+half old, half new (pipelines/run.py decides what to do). OUT/plan/summary.json
 holds what the plan left out as a whole (``source.where`` and the rows it left out), written only when a
 ``source.where`` is set, so outputs without one are byte for byte as before. Every slice writes
 every missing plan file (same bytes whoever writes it), so the report can tell which shards of the whole
@@ -8,12 +12,20 @@ plan are missing; a slice only builds shards k with k % n == i.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+
+from apache_beam.io.filesystems import FileSystems
+
+from configs.schema import PATH_KEYS, PATH_WORDS, SourceConfig
 from transforms.core import fileio
 from transforms.core.records import PlanEntry
 from transforms.formats.shards import paths, shard_name
 
 FOLDER = "plan"
 SUMMARY = "summary.json"
+INPUTS = "inputs.json"
 
 
 def plan_path(out: str, shard: int) -> str:
@@ -53,3 +65,76 @@ def read_summary(out: str) -> dict:
     """{'where': expression, 'where_left_out': rows} of a plan made with ``source.where``, else {}."""
     path = fileio.join(out, FOLDER, SUMMARY)
     return fileio.read_json(path) if fileio.exists(path) else {}
+
+
+def shard_digest(shard: int, entries: list[PlanEntry]) -> str:
+    """The digest of one shard's plan file content (what its entries are, not how the file is laid out)."""
+    text = json.dumps({"shard": shard, "images": [e.to_json() for e in entries]}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def input_fingerprint(cfg: SourceConfig) -> dict[str, dict]:
+    """'source.key' -> {'path', 'files', 'bytes', 'modified'} for each source key naming files (a file or a
+    glob; a folder's listing is part of the plan itself, so folders are left to the shard digests)."""
+    found = {}
+    for key in PATH_KEYS:
+        path = getattr(cfg, key.split(".")[1])
+        if not path or path in PATH_WORDS.get(key, ()):
+            continue
+        pattern = bool(set("*?[{") & set(path))
+        if not pattern and not (os.path.isfile(path) if "://" not in path else FileSystems.exists(path)):
+            continue   # a folder: its listing is part of the plan itself, compared through the shard digests
+        try:
+            files = [m for m in FileSystems.match([path])[0].metadata_list if pattern or m.path == path]
+        except Exception:  # noqa: BLE001 - nothing matches (the source already said so when planning)
+            continue
+        found[key] = {"path": path, "files": len(files), "bytes": sum(m.size_in_bytes for m in files),
+                      "modified": max((round(m.last_updated_in_seconds or 0, 3) for m in files), default=0)}
+    return found
+
+
+def read_inputs(out: str) -> dict | None:
+    path = fileio.join(out, FOLDER, INPUTS)
+    return fileio.read_json(path) if fileio.exists(path) else None
+
+
+def write_inputs(out: str, cfg: SourceConfig, shards: list[list[PlanEntry]]) -> None:
+    fileio.write_json(fileio.join(out, FOLDER, INPUTS), {
+        "inputs": input_fingerprint(cfg), "shards": [shard_digest(k, e) for k, e in enumerate(shards)]})
+
+
+def stored_digests(out: str) -> list[str]:
+    """Digests of the plan files present (an output made before inputs.json: read from the files)."""
+    recorded = read_inputs(out)
+    if recorded is not None:
+        return recorded["shards"]
+    return [shard_digest(k, read_entries(out, k)) for k in planned_shards(out)]
+
+
+def compare(out: str, cfg: SourceConfig, shards: list[list[PlanEntry]]) -> dict:
+    """What changed between the stored plan and ``shards``: {'changed': shard ids whose entries differ
+    (new and removed shards included), 'inputs': lines naming each input file that changed}."""
+    old = stored_digests(out)
+    new = [shard_digest(k, e) for k, e in enumerate(shards)]
+    changed = [k for k in range(max(len(old), len(new)))
+               if k >= len(old) or k >= len(new) or old[k] != new[k]]
+    before, now = (read_inputs(out) or {}).get("inputs", {}), input_fingerprint(cfg)
+    lines = []
+    for key in sorted(set(before) | set(now)):
+        a, b = before.get(key), now.get(key)
+        if a != b:
+            lines.append(f"{key} {(b or a)['path']}: " + (
+                "new" if a is None else "gone" if b is None else
+                f"{a['files']} -> {b['files']} file(s), {a['bytes']} -> {b['bytes']} bytes, modified "
+                f"{a['modified']:.0f} -> {b['modified']:.0f}"))
+    return {"changed": changed, "inputs": lines, "planned": len(new), "stored": len(old)}
+
+
+def replace_plan(out: str, shards: list[list[PlanEntry]], which: list[int]) -> None:
+    """Rewrite the plan files of shards ``which`` from ``shards``; delete those past the new plan's end."""
+    for k in which:
+        path = plan_path(out, k)
+        if k < len(shards):
+            fileio.write_json(path, {"shard": k, "images": [e.to_json() for e in shards[k]]})
+        elif fileio.exists(path):
+            fileio.delete([path])

@@ -18,14 +18,16 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from configs.schema import Config, ConfigError, dump_yaml
 from pipelines.build import build_pipeline
 from pipelines.chain import require_models, stage_chain
-from pipelines.plan import FOLDER as PLAN_FOLDER, write_plan, write_summary
+from pipelines import lock
+from pipelines.plan import (FOLDER as PLAN_FOLDER, compare, planned_shards, read_inputs, replace_plan, write_inputs,
+                            write_plan, write_summary)
 from pipelines.progress import Progress
 from pipelines.report import format_funnel, write_card, write_report
 from transforms.core import fileio
 from transforms.formats import FORMATS
 from transforms.maskers import PLANNERS
 from transforms.sources import plan_with_summary
-from transforms.formats.shards import PART_EXT
+from transforms.formats.shards import PART_EXT, paths
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """Beam flags pass through; locally the default is FnApiRunner (it downloads nothing)."""
@@ -47,19 +49,18 @@ def prepare_output(cfg: Config, out: str) -> None:
         if "://" not in out:
             for sub in ("shards", "rejects", PLAN_FOLDER):
                 os.makedirs(os.path.join(out, sub), exist_ok=True)
-        if fileio.exists(config_path):
+        # an exclusive create, then a compare: of two runs racing to record different configs (slices of
+        # one output hold separate leases), one creates the file and the other finds it and stops
+        if not fileio.create_exclusive(config_path, text.encode()):
             if fileio.read_bytes(config_path).decode() != text:
                 raise ConfigError(f"--output {out} already holds a run made with a different config; "
                                   f"use a new output folder (or remove {out} to start over)")
-        else:
-            fileio.write_atomic(config_path, text.encode())
     except OSError as e:
-        raise ConfigError(f"--output {out} is not writable ({e.strerror or e}); choose another folder") from None
+        raise lock.unwritable(out, e) from None
     except Exception as e:  # noqa: BLE001 - an object store's client error (no such bucket, access denied)
         if "://" not in out:
             raise
-        raise ConfigError(f"--output {out} cannot be written ({type(e).__name__}: {str(e)[:200]}); check that "
-                          f"the bucket exists and the storage flags (e.g. --s3_endpoint_url, credentials)") from None
+        raise lock.unwritable(out, e) from None
 
 
 def parse_slice(text: str | None, env: dict) -> tuple[int, int]:
@@ -110,11 +111,13 @@ def waves(todo: list[int], options: PipelineOptions, shard_size: int, wave_image
 
 
 def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = print,
-              part: tuple[int, int] = (0, 1), wave_images: int = WAVE_IMAGES) -> dict:
+              part: tuple[int, int] = (0, 1), wave_images: int = WAVE_IMAGES, wait: bool = False,
+              lock_timeout: float = 24.0, replan: bool = False) -> dict:
     """Plan, run this slice's missing shards on Beam, write the report; returns the report.
 
     A slice of several (``part`` = (i, n), n > 1) writes only its own shards and no report: run
     ``inpaint-pairs report OUT`` once all slices are done. It returns the funnel of its own shards.
+    The output's lease (pipelines/lock.py) is held from before the first file is touched to the end.
     """
     if "://" not in out:
         out = os.path.abspath(out)
@@ -122,10 +125,17 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     fileio.use_options(options)  # the driver reads inputs and writes the plan: s3:// needs the --s3_* flags
     stage_chain(cfg)  # registry names checked before any work
     require_models(cfg, log)
+    with lock.held(out, part, wait=wait, timeout_hours=lock_timeout, log=log):
+        return _build_locked(cfg, out, options, log, part, wave_images, replan)
+
+
+def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable, part: tuple[int, int],
+                  wave_images: int, replan: bool) -> dict:
     shards, summary = plan_with_summary(cfg.source)
     if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
         shards = PLANNERS[cfg.masks.kind](shards, cfg)
     prepare_output(cfg, out)
+    tie_plan_to_inputs(cfg, out, shards, replan, log)
     todo = write_plan(out, shards, part)
     write_summary(out, summary)
     mine = [k for k in range(len(shards)) if k % part[1] == part[0]]
@@ -150,6 +160,39 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     write_card(out)
     log(format_funnel(report, FORMATS[cfg.output.format].card.unit))
     return report
+
+
+def tie_plan_to_inputs(cfg: Config, out: str, shards: list, replan: bool, log: Callable) -> None:
+    """Compare the new plan with the stored one. Same: go on. Changed and no shard finished: plan again.
+    Changed with finished shards: with ``replan``, unfinish and replan only the shards that changed (the
+    others keep their output); without, stop with exit 2 naming what changed and the two ways forward."""
+    if not planned_shards(out):
+        write_inputs(out, cfg.source, shards)
+        return
+    diff = compare(out, cfg.source, shards)
+    if not diff["changed"]:
+        if read_inputs(out) is None:   # an output made before inputs.json: record it now
+            write_inputs(out, cfg.source, shards)
+        return
+    finished = [k for k in range(diff["stored"]) if fileio.exists(paths(out, k)["stats"])]
+    what = "; ".join(diff["inputs"]) or "the source's files"
+    changed = diff["changed"]
+    if finished and not replan:
+        hit = sorted(set(changed) & set(finished))
+        raise ConfigError(
+            f"--output {out} was planned from other inputs: {what}. {len(changed)} of {diff['planned']} shards "
+            f"of the new plan differ ({len(hit)} of them finished). Build into a new --output, or rerun with "
+            f"--replan to rebuild only the shards whose images changed (the other {len(finished) - len(hit)} "
+            f"finished shards are kept)")
+    for k in changed:   # commit marker first: a shard without one is unfinished, whatever else it has
+        p = paths(out, k)
+        fileio.delete([p[n] for n in ("stats", "tar", "parquet", "rejects") if fileio.exists(p[n])])
+    replace_plan(out, shards, changed)
+    write_inputs(out, cfg.source, shards)
+    log(f"plan: inputs changed ({what}); " + (
+        f"--replan: {len(changed)} shard(s) planned again and rebuilt, {len(set(finished) - set(changed))} "
+        f"finished shard(s) kept" if finished else f"no shard was finished: planned again ({len(changed)} "
+        f"shard(s) changed)"))
 
 
 def load_report(out: str) -> dict:

@@ -19,7 +19,6 @@ def storage_options(args: list[str], command: str):
     """Beam ``PipelineOptions`` from the storage flags in ``args``, handed to FileSystems; any other flag
     is a user error naming it. Returns the options."""
     # Beam is imported here, not at the top: the CLI answers --help (and sets up logging) before Beam loads
-    from apache_beam.io.filesystems import FileSystems
     from apache_beam.options import pipeline_options as po
     parser = po._BeamArgumentParser(add_help=False, allow_abbrev=False)
     for group in (po.S3Options, po.GoogleCloudOptions, po.AzureOptions, po.HadoopFileSystemOptions):
@@ -28,6 +27,7 @@ def storage_options(args: list[str], command: str):
     if unknown:
         raise ConfigError(f"{command}: unrecognized arguments: {' '.join(unknown)} (besides its own flags it "
                           f"takes Beam's storage flags only: {FLAG_HINT}, ...)")
+    from transforms.core import fileio
     options = po.PipelineOptions(list(args))
-    FileSystems.set_options(options)  # what transforms.core.fileio.use_options does, without importing it early
+    fileio.use_options(options)   # FileSystems, and the S3 client of fileio.create_exclusive
     return options

@@ -157,6 +157,8 @@ def digest_output(out: str, roots: dict[str, str]) -> dict:
     for sub in ("plan", "shards", "rejects"):
         folder = os.path.join(out, sub)
         for name in sorted(os.listdir(folder)):
+            if f"{sub}/{name}" == "plan/inputs.json":   # the inputs' modification times: this machine's, this run's
+                continue
             found[f"{sub}/{name}"] = digest_file(os.path.join(folder, name), roots)
     return found
 

@@ -15,6 +15,7 @@ from typing import Callable
 from apache_beam.io.filesystems import FileSystems
 
 TMP_PREFIX = ".tmp-"
+_OPTIONS: list = []   # the PipelineOptions of use_options (create_exclusive builds its S3 client from them)
 
 
 def use_options(options) -> None:
@@ -22,6 +23,47 @@ def use_options(options) -> None:
     process's FileSystems, as Beam's workers do with theirs; s3:// needs them (Beam raises "Must provide
     one of client or options" without). Credentials not given fall back to the AWS/GCP environment."""
     FileSystems.set_options(options)
+    _OPTIONS[:] = [options]
+
+
+def _s3_client():
+    import boto3
+    from apache_beam.options.pipeline_options import PipelineOptions, S3Options
+    o = (_OPTIONS[0] if _OPTIONS else PipelineOptions([])).view_as(S3Options)
+    return boto3.client("s3", endpoint_url=o.s3_endpoint_url, region_name=o.s3_region_name,
+                        aws_access_key_id=o.s3_access_key_id, aws_secret_access_key=o.s3_secret_access_key,
+                        aws_session_token=o.s3_session_token, verify=o.s3_verify)
+
+
+def create_exclusive(path: str, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` only if no file has that name: True if this call created it, False
+    if it existed. Local files: O_CREAT | O_EXCL, fsynced. s3://: a conditional put (``If-None-Match: *``,
+    which S3 and S3-compatible stores that implement it honour atomically). Other stores (gs://): check,
+    then write: a race between two creators within that window is possible (README, "Object storage")."""
+    if "://" not in path:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            _fsync(f)
+        return True
+    if path.startswith("s3://"):
+        from botocore.exceptions import ClientError
+        bucket, _, key = path[len("s3://"):].partition("/")
+        try:
+            _s3_client().put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+    if FileSystems.exists(path):
+        return False
+    write_atomic(path, data)
+    return True
 
 
 def join(*parts: str) -> str:
