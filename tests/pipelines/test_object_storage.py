@@ -141,3 +141,21 @@ def test_a_missing_output_bucket_is_one_message_naming_it(s3, capsys):
     assert cli.main(["build", "--config", DEMO_CONFIG, "--output", out, *s3.beam_args]) == 2
     err = capsys.readouterr().err
     assert out in err and "bucket exists" in err and "Traceback" not in err
+
+
+def test_the_lease_on_s3_is_a_conditional_put_that_a_second_writer_cannot_take(s3, s3_output, capsys):
+    """Issue 18 item 5 on an object store: the S3-compatible server refuses the second If-None-Match put, so
+    a report into an output whose lease is held stops naming the holder; once released, it runs."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines import lock
+    from transforms.core import fileio
+    fileio.use_options(PipelineOptions(s3.beam_args))
+    probe = f"{s3_output}/probe.json"
+    assert fileio.create_exclusive(probe, b"first") and not fileio.create_exclusive(probe, b"second")
+    assert fileio.read_bytes(probe) == b"first"
+    with lock.held(s3_output, command="inpaint-pairs build (elsewhere)"):
+        assert cli.main(["report", s3_output, *s3.beam_args]) == 2
+        assert "is being written by another run: inpaint-pairs build (elsewhere)" in capsys.readouterr().err
+    assert not fileio.exists(f"{s3_output}/lock.json")
+    assert cli.main(["report", s3_output, *s3.beam_args]) == 0
