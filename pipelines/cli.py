@@ -83,7 +83,9 @@ def run_report(args, extra) -> None:
     from pipelines.outputs import output_format, require_output
     from pipelines.report import format_funnel, write_card, write_report
     require_output(args.output)
+    from pipelines.run import clear_writer_tmp
     with lock.held(args.output, wait=args.wait, timeout_hours=args.lock_timeout):   # it writes the report files
+        clear_writer_tmp(args.output)
         report = write_report(args.output)
         write_card(args.output)
     print(format_funnel(report, output_format(args.output).card.unit))
@@ -147,6 +149,38 @@ def run_retune(args, extra) -> None:
     print(format_retune(retune_funnel(args.output, new), rebuild))
 
 
+def add_verify(sub) -> None:
+    p = sub.add_parser("verify", help="check every finished shard's files against the sizes and sha256 its "
+                                      "stats json recorded")
+    p.add_argument("output", help="an output folder of build")
+    p.add_argument("--repair", action="store_true",
+                   help="remove the damaged shards' commit markers and files, so a rerun of the build rebuilds "
+                        "exactly those")
+
+
+def run_verify(args, extra) -> int:
+    """Exit 0 when every finished shard is intact (or was repaired), 1 when damage was found and left."""
+    storage_options(extra, "verify")
+    from pipelines.outputs import finished_shards, require_output
+    from pipelines.verify import damaged, unfinish
+    from tqdm import tqdm
+    require_output(args.output)
+    shards = finished_shards(args.output)
+    with tqdm(total=len(shards), unit="shard", desc="verify", disable=len(shards) < 50) as bar:
+        found = damaged(args.output, deep=True, progress=bar.update)
+    for k, why in sorted(found.items()):
+        print(f"shard {k:06d}: {why}")
+    print(f"verify: {len(found)} of {len(shards)} finished shards damaged")
+    if found and args.repair:
+        unfinish(args.output, sorted(found))
+        print(f"verify: removed the commit markers and files of {len(found)} shard(s); rerun the build command "
+              f"(same config, same --output) to rebuild exactly those")
+    elif found:
+        print("verify: rerun with --repair to mark them unfinished, then rerun the build")
+        return 1
+    return 0
+
+
 COMMANDS = {  # name -> (declare, run)
     "build": (add_build, run_build),
     "demo": (add_demo, run_demo),
@@ -155,6 +189,7 @@ COMMANDS = {  # name -> (declare, run)
     "export": (add_export, run_export),
     "check": (add_check, run_check),
     "retune": (add_retune, run_retune),
+    "verify": (add_verify, run_verify),
 }
 
 
@@ -168,13 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().setLevel(logging.ERROR)  # Beam's import-time notices about cloud clients
     exits.raise_on_sigterm()
     try:
-        COMMANDS[args.command][1](args, beam_args)
+        code = COMMANDS[args.command][1](args, beam_args)
     except ConfigError as e:
         print(f"inpaint-pairs: error: {e}", file=sys.stderr)
         return 2
     except (Exception, KeyboardInterrupt, exits.Terminated) as e:
         return _stopped(e, getattr(args, "output", "") or "")
-    return 0
+    return code or 0
 
 
 def _stopped(e: BaseException, output: str) -> int:

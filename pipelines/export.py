@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from configs.schema import ConfigError, SourceConfig
-from pipelines import outputs
+from pipelines import outputs, verify
 from pipelines.report.card import write_card
-from transforms.core.fileio import TMP_PREFIX
+from transforms.core.fileio import TMP_PREFIX, tmp_target
 from transforms.formats.pipe import PIPE
 from transforms.sources import DATASET_NAMES
 
@@ -185,7 +185,11 @@ def check_target(to: str) -> None:
                           f"huggingface-cli upload)")
     for sub in ("data", "masks"):
         folder = os.path.join(to, sub)
-        if os.path.isdir(folder) and any(n.endswith(".parquet") for n in os.listdir(folder)):
+        names = os.listdir(folder) if os.path.isdir(folder) else []
+        for name in names:
+            if tmp_target(name):   # a killed export's file in progress (ours by its name): cleared, not counted
+                os.remove(os.path.join(folder, name))
+        if any(n.endswith(".parquet") and not tmp_target(n) for n in names):
             raise ConfigError(f"--to {to} already holds an export ({folder}); choose an empty folder")
 
 
@@ -193,6 +197,7 @@ def _check_output(out: str) -> list[int]:
     shards = outputs.finished_shards(out)
     if not shards:
         raise ConfigError(f"{out}: no finished shards to export (is it an inpaint-pairs output?)")
+    verify.require_intact(out, shards)
     fmt = outputs.output_format(out)
     if fmt is not PIPE:
         raise ConfigError(f"{out} holds {fmt.name} samples: --format pipe exports PIPE-format pairs (output.format "

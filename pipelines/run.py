@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import math
 import os
+import posixpath
 import time
 from typing import Callable
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from configs.schema import Config, ConfigError, dump_yaml
 from pipelines.build import build_pipeline
 from pipelines.chain import require_models, stage_chain
-from pipelines import lock
+from pipelines import lock, verify
 from pipelines.plan import (FOLDER as PLAN_FOLDER, compare, planned_shards, read_inputs, replace_plan, write_inputs,
                             write_plan, write_summary)
 from pipelines.progress import Progress
@@ -91,6 +93,30 @@ def clear_stale_tmp(out: str, shards: list[int]) -> None:
         fileio.delete(stale)
 
 
+# Final names whose writers (a whole build's report step, ``report``: both hold OUT/lock.json) leave a
+# temporary at the top of OUT when killed; slices never write them.
+TOP_FILES = ("report.json", "report.html", "rejects.html", "README.md")
+PLAN_TMP_AGE = 3600.0   # seconds: a plan file takes milliseconds to write; older temporaries are a killed run's
+
+
+def clear_writer_tmp(out: str, part: tuple[int, int] = (0, 1)) -> None:
+    """Remove the temporaries that killed plan, report and card writers left (ours by name, and only those).
+    Under the whole-output lease every such temporary is stale; a slice shares plan/ with live slices, so it
+    removes only plan temporaries older than PLAN_TMP_AGE."""
+    folders = [(fileio.join(out, PLAN_FOLDER), lambda t: t.endswith(".json"))]
+    if part[1] == 1:
+        folders.append((out, lambda t: t in TOP_FILES))
+    now = time.time()
+    for folder, ours in folders:
+        stale = []
+        for m in FileSystems.match([fileio.join(fileio.glob_escape(folder), fileio.TMP_PREFIX + "*")])[0].metadata_list:
+            target = fileio.tmp_target(posixpath.basename(m.path.replace("\\", "/")))
+            old_enough = part[1] == 1 or now - (m.last_updated_in_seconds or now) > PLAN_TMP_AGE
+            if target and ours(target) and old_enough:
+                stale.append(m.path)
+        fileio.delete(stale)
+
+
 LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner"}
 # Images per local pipeline run. The runner keeps what crosses a stage boundary (plan records, PartRefs,
 # rejects: ~8 KB per image with 1 worker, ~40 KB with 2, BENCHMARKS.md section 9) until the run ends, so a
@@ -136,10 +162,12 @@ def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable
         shards = PLANNERS[cfg.masks.kind](shards, cfg)
     prepare_output(cfg, out)
     tie_plan_to_inputs(cfg, out, shards, replan, log)
+    mine = [k for k in range(len(shards)) if k % part[1] == part[0]]
+    verify.rebuild_damaged(out, mine, log)
     todo = write_plan(out, shards, part)
     write_summary(out, summary)
-    mine = [k for k in range(len(shards)) if k % part[1] == part[0]]
     clear_stale_tmp(out, mine)
+    clear_writer_tmp(out, part)
     n_images = sum(len(s) for s in shards)
     where = f" (slice {part[0]}/{part[1]}: {len(mine)} shards)" if part[1] > 1 else ""
     log(f"plan: {n_images} images in {len(shards)} shards{where}; {len(mine) - len(todo)} already done, "

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import collections
 
-from pipelines import outputs
+from pipelines import outputs, verify
 from pipelines.chain import ORDER as STAGES
 from pipelines.plan import planned_shards
 
 
 def collect(out: str) -> tuple[list[dict], list[int]]:
-    """(stats of every finished shard, ids of planned shards without stats)."""
+    """(stats of every finished shard, ids of planned shards without stats). Stops, naming them, when
+    finished shards are damaged (pipelines/verify.py: sizes against their stats)."""
+    verify.require_intact(out)
     planned = planned_shards(out)
     finished = set(outputs.finished_shards(out))
     stats = [outputs.read_stats(out, k) for k in planned if k in finished]

@@ -159,3 +159,15 @@ def test_the_lease_on_s3_is_a_conditional_put_that_a_second_writer_cannot_take(s
         assert "is being written by another run: inpaint-pairs build (elsewhere)" in capsys.readouterr().err
     assert not fileio.exists(f"{s3_output}/lock.json")
     assert cli.main(["report", s3_output, *s3.beam_args]) == 0
+
+
+def test_verify_finds_and_repairs_a_damaged_shard_on_s3(s3, s3_output, capsys):
+    """Issue 18 item 7 on an object store: a tar object cut short is named by verify, --repair removes the
+    shard's commit marker so a rerun rebuilds it."""
+    bucket, _, prefix = s3_output[len("s3://"):].partition("/")
+    tar = s3.objects(s3_output)["shards/000001.tar"]
+    s3.client().put_object(Bucket=bucket, Key=f"{prefix}/shards/000001.tar", Body=tar[: len(tar) // 3])
+    assert cli.main(["verify", s3_output, *s3.beam_args]) == 1
+    assert f"shard 000001: its tar file is {len(tar) // 3} bytes" in capsys.readouterr().out
+    assert cli.main(["verify", s3_output, "--repair", *s3.beam_args]) == 0
+    assert "shards/000001.stats.json" not in s3.objects(s3_output)

@@ -1,7 +1,9 @@
 """Write stage: one output shard = tar + parquet sidecar + rejects parquet + stats json (written last).
 
 Everything a shard holds is sorted by key and written with fixed tar metadata, so the same inputs give
-the same bytes. The stats json is the commit marker: a shard with one is finished and never rewritten.
+the same bytes. The stats json is the commit marker: a shard with one is finished and never rewritten. It
+records the size and sha256 of each file it commits (``files``), hashed as the bytes are written, so damage
+after the fact (a truncated tar, a flipped byte) is found by pipelines/verify.py.
 """
 from __future__ import annotations
 
@@ -70,6 +72,29 @@ def _write_tar(pairs: list[Sample | PartRef]):
     return lambda f: write_blocks(f, (_blocks(p) for p in pairs))
 
 
+class _Counted:
+    """A file being written, seen through: the bytes that pass are counted and hashed."""
+
+    def __init__(self, f):
+        self.f, self.size, self.sha = f, 0, hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.size += len(data)
+        self.sha.update(data)
+        return self.f.write(data)
+
+
+def _write_counted(path: str, write) -> dict:
+    """``fileio.write_atomic(path, write)``; returns {'bytes', 'sha256'} of what was written."""
+    seen: list[_Counted] = []
+
+    def counted(f):   # fileio fsyncs the real file after this returns
+        seen.append(_Counted(f))
+        write(seen[-1])
+    fileio.write_atomic(path, counted)
+    return {"bytes": seen[-1].size, "sha256": seen[-1].sha.hexdigest()}
+
+
 def clear_parts(out: str, shard: int) -> None:
     """Delete every part file of ``shard`` (those of this run and any a retried bundle left)."""
     folder = fileio.join(out, "shards")
@@ -78,8 +103,11 @@ def clear_parts(out: str, shard: int) -> None:
 
 
 def _write_parquet(rows: list[dict], schema: pa.Schema):
-    table = pa.Table.from_pylist(rows, schema=schema)
-    return lambda f: pq.write_table(table, f, compression="zstd")
+    """A writer of the parquet file of ``rows``: built in memory (sidecars are small), written in one go."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), sink, compression="zstd")
+    data = sink.getvalue().to_pybytes()
+    return lambda f: f.write(data)
 
 
 def shard_stats(shard: int, image_keys: list[str], pairs: list[Sample | PartRef], rejects: list[Reject]) -> dict:
@@ -114,14 +142,15 @@ def write_shard(out: str, shard: int, image_keys: list[str], pairs: list[Sample 
     p = paths(out, shard)
     pairs = sorted(pairs, key=lambda e: e.key)
     rejects = sorted(set(rejects), key=lambda r: (r.key, r.stage, r.reason))
-    fileio.write_atomic(p["tar"], _write_tar(pairs))
-    fileio.write_atomic(p["parquet"], _write_parquet([e.row for e in pairs], schema))
+    files = {"tar": _write_counted(p["tar"], _write_tar(pairs)),
+             "parquet": _write_counted(p["parquet"], _write_parquet([e.row for e in pairs], schema))}
     reject_rows = [{"key": r.key, "image_key": r.image_key, "shard": r.shard, "level": r.level,
                     "stage": r.stage, "reason": r.reason, "detail": r.detail, "scores": r.scores} for r in rejects]
-    fileio.write_atomic(p["rejects"], _write_parquet(reject_rows, REJECT_SCHEMA))
+    files["rejects"] = _write_counted(p["rejects"], _write_parquet(reject_rows, REJECT_SCHEMA))
     stats = shard_stats(shard, image_keys, pairs, rejects)
     if stages is not None:
         stats["stages"] = list(stages)
+    stats["files"] = files
     fileio.write_json(p["stats"], stats)
     if any(isinstance(e, PartRef) for e in pairs):
         clear_parts(out, shard)

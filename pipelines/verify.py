@@ -1,0 +1,104 @@
+"""Finished shards checked against what their commit marker (the stats json) recorded: each file's size
+(cheap: one listing per folder; resume, ``report`` and ``export`` do it) and, for ``inpaint-pairs verify``,
+its sha256 (reads every byte). A damaged shard is named with what is wrong; ``--repair`` (and a resuming
+build) removes its marker and files, so the next build rebuilds exactly those shards.
+
+Outputs written before the stats json recorded ``files`` are not checked (nothing to compare with).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from typing import Callable
+
+from apache_beam.io.filesystems import FileSystems
+
+from configs.schema import ConfigError
+from pipelines import outputs
+from transforms.core import fileio
+from transforms.formats.shards import paths, shard_name
+
+CHUNK = 1 << 20
+
+
+def _sizes(out: str) -> dict[str, int]:
+    """'shards/NAME' and 'rejects/NAME' -> size in bytes, from one listing of each folder."""
+    found = {}
+    for sub in ("shards", "rejects"):
+        pattern = fileio.join(fileio.glob_escape(out), sub, "[0-9]*")
+        for m in FileSystems.match([pattern])[0].metadata_list:
+            found[f"{sub}/{posixpath.basename(m.path.replace(chr(92), '/'))}"] = m.size_in_bytes
+    return found
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with fileio.open_read(path) as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def shard_problem(out: str, shard: int, sizes: dict[str, int], deep: bool = False) -> str | None:
+    """What is wrong with finished shard ``shard`` ('tar is 512 bytes, its stats say 20480'), or None."""
+    p = paths(out, shard)
+    try:
+        stats = json.loads(fileio.read_bytes(p["stats"]))
+    except (ValueError, UnicodeDecodeError):
+        size = sizes.get(f"shards/{shard_name(shard)}.stats.json", "?")
+        return f"its stats json is unreadable ({size} bytes)"
+    files = stats.get("files") if isinstance(stats, dict) else None
+    if not files:
+        return None if isinstance(stats, dict) else "its stats json is not an object"
+    for kind, want in sorted(files.items()):
+        rel = posixpath.join(*p[kind].replace("\\", "/").rsplit("/", 2)[-2:])
+        have = sizes.get(rel)
+        if have is None:
+            return f"its {kind} file is missing ({rel})"
+        if have != want["bytes"]:
+            return f"its {kind} file is {have} bytes, its stats say {want['bytes']} ({rel})"
+        if deep and _sha256(p[kind]) != want["sha256"]:
+            return f"its {kind} file's sha256 differs from the one its stats recorded ({rel})"
+    return None
+
+
+def damaged(out: str, shards: list[int] | None = None, deep: bool = False,
+            progress: Callable[[int], None] | None = None) -> dict[int, str]:
+    """{shard: what is wrong} for the finished shards among ``shards`` (default: all finished)."""
+    finished = set(outputs.finished_shards(out))
+    todo = sorted(finished if shards is None else finished & set(shards))
+    sizes = _sizes(out)
+    found = {}
+    for k in todo:
+        problem = shard_problem(out, k, sizes, deep)
+        if problem:
+            found[k] = problem
+        if progress:
+            progress(1)
+    return found
+
+
+def unfinish(out: str, shards: list[int]) -> None:
+    """Remove the commit marker (first) and the files of ``shards``: the next build rebuilds them."""
+    for k in shards:
+        p = paths(out, k)
+        fileio.delete([p["stats"]])
+        fileio.delete([p[n] for n in ("tar", "parquet", "rejects") if fileio.exists(p[n])])
+
+
+def rebuild_damaged(out: str, shards: list[int], log: Callable) -> None:
+    """A resuming build: a damaged finished shard of its own is unfinished (and so rebuilt), with a note."""
+    for k, problem in damaged(out, shards).items():
+        log(f"shard {shard_name(k)} is damaged ({problem}): rebuilding it")
+        unfinish(out, [k])
+
+
+def require_intact(out: str, shards: list[int] | None = None) -> None:
+    """Stop (ConfigError, exit 2) naming the damaged shards, with the way to repair them."""
+    found = damaged(out, shards)
+    if found:
+        lines = "\n".join(f"  shard {shard_name(k)}: {why}" for k, why in sorted(found.items())[:20])
+        more = f"\n  ... and {len(found) - 20} more" if len(found) > 20 else ""
+        raise ConfigError(f"{out}: {len(found)} finished shard(s) are damaged:\n{lines}{more}\nRun: inpaint-pairs "
+                          f"verify {out} --repair, then rerun the build command to rebuild exactly those")
