@@ -18,7 +18,8 @@ LAZY = {
     ("pipelines.cli", "pipelines.run"), ("pipelines.cli", "pipelines.outputs"), ("pipelines.cli", "pipelines.report"),
     ("pipelines.cli", "pipelines.export"), ("pipelines.check", "pipelines.chain"),
     ("pipelines.check", "model_wrappers.registry"), ("pipelines.chain", "model_wrappers.registry"),
-    ("pipelines.cli", "pipelines.lock"), ("pipelines.storage", "transforms.core.fileio"),
+    ("pipelines.cli", "pipelines.lock"), ("pipelines.cli", "pipelines.verify"),
+    ("pipelines.storage", "transforms.core.fileio"),
 }
 
 

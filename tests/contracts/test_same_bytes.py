@@ -136,6 +136,10 @@ def digest_file(path: str, roots: dict[str, str]) -> object:
     a tar is digested member by member."""
     with open(path, "rb") as f:
         data = f.read()
+    if path.endswith(".stats.json"):   # less its files' sizes and checksums: those of files pinned here, and
+        stats = json.loads(data)       # of this machine's paths where a file holds one (tests/pipelines/test_verify.py)
+        stats.pop("files", None)
+        data = json.dumps(stats, indent=1, sort_keys=True).encode()
     if not any(p.encode() in data for p in roots.values()) and not path.endswith(".parquet"):
         if not path.endswith(".tar"):
             return _sha(data)
