@@ -5,6 +5,7 @@ with a message naming the config key, the model and the fix, instead of failing 
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -85,3 +86,18 @@ def locate(m: ModelRef) -> Location:
 def hub_offline() -> bool:
     """True when the hub may not be used (HF_HUB_OFFLINE): an uncached hub id is then missing."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@functools.cache
+def named(ref: str, layout: str = "transformers") -> str:
+    """How a pair's json names a model: a local path as configured; a hub id with the snapshot (commit) the
+    hub cache holds for it, ``owner/name@<commit>``, or the id alone when it is not cached here."""
+    if not ref or is_local_model(ref) or layout == "file":
+        return ref
+    where = _hub(ModelRef("", ref, layout))
+    return f"{ref}@{os.path.basename(where.path)}" if where.status == "cached" else ref
+
+
+def record_models(meta: dict, stage: str, *refs: str, layout: str = "transformers") -> None:
+    """Record in a candidate's ``meta['models']`` the models ``stage`` ran on it (pair json, the card)."""
+    meta.setdefault("models", {})[stage] = [named(r, layout) for r in refs]

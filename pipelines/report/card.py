@@ -16,6 +16,7 @@ from functools import partial
 
 import yaml
 
+from configs.schema import is_local_model
 from pipelines import outputs
 from pipelines.report.card_text import hf_licence, render_card
 from pipelines.plan import read_summary
@@ -46,6 +47,22 @@ def find_models(tree, where: str = "") -> list[dict]:
         for i, v in enumerate(tree):
             found += find_models(v, f"{where}[{i}]")
     return found
+
+
+def run_models(meta: dict) -> list[dict]:
+    """The models of a pair's metadata, one row per stage and model: {where: the stage, id, revision}. Pairs
+    record them per stage under ``models`` (a hub id as ``owner/name@commit`` when the hub cache held it);
+    outputs written before that are read through their sections' model keys (``find_models``)."""
+    per_stage = meta.get("models") if isinstance(meta.get("models"), dict) else {}
+    if not per_stage:
+        return list({(m["id"], m["revision"]): m for m in find_models(meta)}.values())
+    rows = []
+    for stage in per_stage:
+        refs = per_stage[stage] if isinstance(per_stage[stage], list) else [per_stage[stage]]
+        for ref in refs:
+            ident, _, revision = (str(ref), "", "") if is_local_model(str(ref)) else str(ref).partition("@")
+            rows.append({"where": stage, "id": ident, "revision": revision})
+    return rows
 
 
 def _licence_urls(out: str, shard: int, wanted: set[str]) -> dict[str, str]:
@@ -129,8 +146,7 @@ def gather(out: str, shards: int = 16) -> dict:
     counts = pair_counts(out, fmt, [s["shard"] for s in stats])
     picked = spread([(s["shard"], s["pairs"]) for s in stats], shards)
     sample = metadata_sample(out, picked)
-    models = find_models(sample)  # what ran, as each pair records it; config.yaml also holds unused sections
-    unique = list({(m["id"], m["revision"]): m for m in models}.values())
+    unique = run_models(sample)  # what ran, as each pair records it; config.yaml also holds unused sections
     licences = sorted({hf_licence(n, counts["licence_urls"].get(n, "")) for n in counts["licences"]} or {"other"})
     return {"config": config, "config_text": config_text, "report": report, "counts": counts, "format": fmt,
             "models": unique, "licences": licences, "json_member": json_member_sample(out, picked),

@@ -12,6 +12,7 @@ import re
 import yaml
 
 from pipelines.chain import SECTIONS
+from pipelines.report.scores import SCORED
 
 TOP_CLASSES = 25
 _CC = re.compile(r"creativecommons\.org/licenses/([a-z-]+)/(\d\.\d)")
@@ -105,17 +106,46 @@ class Raw(str):
     """A cell already made safe (``url_cell``)."""
 
 
+def _scalars(section: dict, prefix: str = "") -> list[str]:
+    return [f"{prefix}{k}={v}" for k, v in section.items() if not isinstance(v, (dict, list))]
+
+
+# Settings a stage reads besides its thresholds (scores.SCORED) or its section's kind.
+ALSO_READS = {"clip_prefilter": ("class_prompt", "crop_margin"), "removal_score": ("removal_margin",),
+              "blend": ("dilate", "feather")}
+
+
+def stage_settings(stage: str, cfg: dict) -> str:
+    """The settings a stage ran with: a quality stage its thresholds and its scorer's model; a section whose
+    ``kind`` has its own sub-section (removal.kind diffusion -> removal.diffusion) the kind and that
+    sub-section; otherwise the section's own values."""
+    sec = SECTIONS.get(stage)
+    if not sec:
+        return "-"
+    section = cfg.get(sec) or {}
+    if stage == "blend":
+        return ", ".join(f"{k}={section[k]}" for k in ALSO_READS[stage] if k in section)
+    if sec == "quality":
+        keys = [key.split(".", 1)[1] for _, at, _, limits in SCORED if at == stage for key, _ in limits]
+        keys += ALSO_READS.get(stage, ())
+        scorer = "dino" if stage == "importance_dino" else "clip"
+        found = [f"{k}={section[k]}" for k in keys if k in section]
+        model = (section.get(scorer) or {}).get("model")
+        return ", ".join(found + ([f"{scorer}.model={model}"] if model else [])) or "-"
+    kind = section.get("kind")
+    if isinstance(section.get(kind), dict):
+        return ", ".join([f"kind={kind}"] + _scalars(section[kind], f"{kind}."))
+    return ", ".join(_scalars(section)) or "-"
+
+
 def recipe(facts: dict) -> str:
     cfg = facts["config"]
-    rows = [[stage, ", ".join(f"{k}={v}" for k, v in (cfg.get(sec) or {}).items()
-                              if not isinstance(v, (dict, list))) if sec else "-"]
-            for stage in [r["stage"] for r in facts["report"]["stages"]]
-            for sec in [SECTIONS.get(stage)]]
+    rows = [[stage, stage_settings(stage, cfg)] for stage in [r["stage"] for r in facts["report"]["stages"]]]
     ran = {SECTIONS.get(r["stage"]) for r in facts["report"]["stages"]}   # a format's tail drops some stages
     kinds = ", ".join(f"{sec}.kind `{v['kind']}`" for sec, v in cfg.items()
                       if isinstance(v, dict) and "kind" in v and sec in ran)
-    models = ("Models as the pairs' metadata records them (what ran):\n\n" + table(
-        ["recorded at", "model", "revision"], [[m["where"], m["id"], m["revision"] or "-"] for m in facts["models"]])
+    models = ("Models as the pairs' metadata records them (what ran), per stage:\n\n" + table(
+        ["stage", "model", "revision"], [[m["where"], m["id"], m["revision"] or "-"] for m in facts["models"]])
         if facts["models"] else "No model is recorded in the pairs' metadata.") + f"\n\nStage kinds: {kinds}."
     thresholds = table(["filter", "value"], [[k, v] for k, v in (cfg.get("filters") or {}).items()])
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", facts["config_text"])), default=0))

@@ -17,6 +17,7 @@ import webdataset as wds
 
 from configs.schema import load_config
 from helpers import ROOT, circle_polygon, write_coco
+from pipelines.report.card_text import md
 from pipelines.run import run_build
 from tiny_models import session_models, tiny_overrides
 
@@ -99,3 +100,25 @@ def test_pipe_order_with_every_filter_scoring_then_dropping(sets, tmp_path):
     assert sorted(p["key"] for p in pairs) == sorted(set(alive) - {same})
     rows = {row["stage"]: row for row in report["stages"]}
     assert [rows[s]["candidates_in"] for s in ORDER[1:6]] == [8, 7, 7, 6, 5]
+
+
+def test_every_model_is_named_per_stage_in_the_pairs_and_the_card(sets, tmp_path_factory, tmp_path):
+    """Issue 14 item 2: the CLIP scorer of each quality stage and DINOv2 are named beside removal, describe and
+    instructions (local paths as configured); the card lists them per stage, and its stages table shows
+    each stage's own settings (diffusion settings for a diffusion remove stage, not OpenCV's)."""
+    tiny = session_models(tmp_path_factory)
+    stages = "[clip_prefilter, consensus, removal_score, importance, importance_dino]"
+    out = str(tmp_path / "out")
+    _, pairs, _ = build(sets, out, [f"quality.dino.model={tiny['dino']}", f"quality.stages={stages}",
+                                    "quality.max_dino_similarity=1"])
+    want = {"clip_prefilter": [tiny["clip"]], "consensus": [tiny["clip"]], "removal_score": [tiny["clip"]],
+            "importance": [tiny["clip"]], "importance_dino": [tiny["dino"]], "removal": [tiny["sd"]],
+            "describe": [tiny["blip"]], "instructions": [tiny["llm"]]}
+    assert pairs and all(p["models"] == want for p in pairs)
+    card = open(f"{out}/README.md").read()
+    for stage, (path,) in want.items():
+        assert f"| {md(stage)} | {md(path)} | - |" in card, stage
+    remove = next(line for line in card.splitlines() if line.startswith("| remove |"))
+    assert "kind=diffusion" in remove and md("diffusion.steps=2") in remove and "method" not in remove
+    dino = next(line for line in card.splitlines() if line.startswith(f"| {md('importance_dino')} |"))
+    assert md("max_dino_similarity=1.0") in dino and md(f"dino.model={tiny['dino']}") in dino

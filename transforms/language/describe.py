@@ -10,6 +10,7 @@ from operator import attrgetter
 import numpy as np
 
 from configs.schema import DescribeConfig
+from model_wrappers.locate import record_models
 from model_wrappers.types import DescribeRequest
 from transforms.core.records import Candidate
 from transforms.core.stage import ModelStep
@@ -44,7 +45,7 @@ def store_description(c: Candidate, text: str, cfg: DescribeConfig) -> Candidate
     c.meta["description"] = one_line(text)
     c.meta["describe"] = {"kind": "vlm", "model": cfg.vlm.model, "prompt": cfg.vlm.prompt.format(**class_words(c.class_name)),
                           "raw": str(text)[:300]}
-    c.meta.setdefault("models", {})["describe"] = [cfg.vlm.model]
+    record_models(c.meta, "describe", cfg.vlm.model)
     return c
 
 

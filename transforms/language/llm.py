@@ -10,6 +10,7 @@ import re
 from operator import attrgetter
 
 from configs.schema import InstructionsConfig
+from model_wrappers.locate import record_models
 from model_wrappers.types import ChatRequest
 from transforms.core.records import Candidate
 from transforms.core.stage import ModelStep
@@ -60,7 +61,7 @@ def store_instruction(c: Candidate, text: str, cfg: InstructionsConfig) -> Candi
     c.meta["instructions_kind"] = "llm"
     c.meta["instruction_llm"] = {"model": cfg.llm.model, "raw": str(text)[:300], "fallback": bool(reason),
                                  "reason": reason}
-    c.meta.setdefault("models", {})["instructions"] = [cfg.llm.model]
+    record_models(c.meta, "instructions", cfg.llm.model)
     return c
 
 

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from configs.schema import QualityConfig
+from model_wrappers.locate import record_models
 from model_wrappers.types import Embeddings, EmbedRequest
 from transforms.core.geometry import box_around, dilate
 from transforms.core.records import Candidate, Reject, reject
@@ -84,6 +85,7 @@ def prefilter_request(c: Candidate, cfg: QualityConfig) -> tuple[Candidate, Embe
 
 
 def prefilter_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candidate | Reject:
+    record_models(c.meta, "clip_prefilter", cfg.clip.model)
     s = _score(c, "clip_class", e.images[0] @ e.texts[0])
     if s < cfg.min_class_similarity:
         return reject(c, "clip_prefilter", "low_class_similarity",
@@ -98,6 +100,7 @@ def consensus_request(c: Candidate, cfg: QualityConfig) -> tuple[Candidate, Embe
 
 
 def consensus_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candidate | Reject:
+    record_models(c.meta, "consensus", cfg.clip.model)
     s = _score(c, "consensus_std", total_std(e.images))
     if s > cfg.max_consensus:
         return reject(c, "consensus", "inconsistent_candidates",
@@ -120,6 +123,7 @@ def passing(scores: list[float], original: float, cfg: QualityConfig) -> list[in
 
 
 def removal_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candidate | Reject:
+    record_models(c.meta, "removal_score", cfg.clip.model)
     """Score every candidate; keep the passing one with the lowest score as ``c.source``."""
     sims = [round(float(v), 6) for v in e.images @ e.texts[0]]
     scores, original = sims[:-1], _score(c, "removal_score_original", sims[-1])
@@ -161,6 +165,7 @@ def too_similar(c: Candidate, e: Embeddings, stage: str, score: str, limit_key: 
 
 
 def importance_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candidate | Reject:
+    record_models(c.meta, "importance", cfg.clip.model)
     return too_similar(c, e, "importance", "importance_similarity", "max_importance", cfg.max_importance)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from operator import attrgetter
 
 from configs.schema import QualityConfig
+from model_wrappers.locate import record_models
 from model_wrappers.types import Embeddings
 from transforms.core.records import Candidate, Reject
 from transforms.core.stage import ModelStep
@@ -15,6 +16,7 @@ from transforms.quality.clip import importance_request, too_similar
 
 
 def dino_importance_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candidate | Reject:
+    record_models(c.meta, "importance_dino", cfg.dino.model)
     return too_similar(c, e, "importance_dino", "dino_similarity", "max_dino_similarity", cfg.max_dino_similarity)
 
 

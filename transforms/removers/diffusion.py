@@ -14,6 +14,7 @@ from operator import attrgetter
 import numpy as np
 
 from configs.schema import RemovalConfig
+from model_wrappers.locate import record_models
 from model_wrappers.types import InpaintRequest, InpaintResult
 from transforms.core.geometry import dilate
 from transforms.core.keys import derive_seeds
@@ -57,7 +58,7 @@ def pick_removal(c: Candidate, result: InpaintResult, cfg: RemovalConfig) -> Can
         "kind": "diffusion", "model": d.model, "steps": d.steps, "guidance": d.guidance, "strength": d.strength, "size": d.size,
         "dilate": cfg.dilate, "seeds": list(seeds), "ring_delta": deltas, "nsfw": list(result.nsfw),
     }
-    c.meta.setdefault("models", {})["removal"] = [d.model]
+    record_models(c.meta, "removal", d.model, layout="diffusers")
     if not usable:
         return reject(c, STAGE, "all_candidates_flagged", f"{len(seeds)} flagged by the safety checker")
     best = min(usable, key=lambda i: (deltas[i], i))
