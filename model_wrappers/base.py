@@ -116,6 +116,12 @@ class Handler(ModelHandler):
     def model_refs(self) -> list[ModelRef]:
         raise NotImplementedError
 
+    def config_problem(self, model: ModelRef, config: dict) -> str | None:
+        """Why the model ``model`` names, whose config (config.json, or a diffusers model_index.json) is
+        ``config``, is of the wrong family or task for this stage; None when it fits. Read before any
+        weights are (``inpaint-pairs check`` and the start of ``build``)."""
+        return None
+
     def missing_packages(self) -> list[str]:
         """Packages this family needs that are not installed (install hint: pip install 'inpaint-pairs[models]')."""
         return [name for name in self.requires if importlib.util.find_spec(name) is None]

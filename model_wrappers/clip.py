@@ -13,7 +13,7 @@ import numpy as np
 from configs.schema import ClipConfig
 from model_wrappers.base import Handler
 from model_wrappers.types import Embeddings, EmbedRequest
-from model_wrappers.locate import ModelRef
+from model_wrappers.locate import ModelRef, found_as
 
 TEXT_CACHE = 4096   # distinct texts kept (a vocabulary's prompts); the cache is emptied when full
 
@@ -94,6 +94,11 @@ class ClipScorer:
 class ClipHandler(Handler):
     family = "clip"
     cfg: ClipConfig
+
+    def config_problem(self, model: ModelRef, config: dict) -> str | None:
+        if config.get("model_type") != "clip":
+            return f"found {found_as(config)}; {model.key} needs a CLIP model (model_type clip, e.g. CLIPModel)"
+        return None
 
     def model_refs(self) -> list[ModelRef]:
         return [ModelRef("quality.clip.model", self.cfg.model, "transformers")]

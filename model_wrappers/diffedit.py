@@ -22,7 +22,7 @@ import numpy as np
 from configs.schema import DiffEditConfig
 from model_wrappers.base import Handler
 from model_wrappers.diffusion import model_hw
-from model_wrappers.locate import ModelRef
+from model_wrappers.locate import ModelRef, found_as
 from model_wrappers.types import DiffEditRequest, MaskProposal
 
 
@@ -86,6 +86,12 @@ class DiffEditHandler(Handler):
     family = "diffedit"
     requires = ("torch", "transformers", "diffusers")
     cfg: DiffEditConfig
+
+    def config_problem(self, model: ModelRef, config: dict) -> str | None:
+        if config.get("_class_name") not in ("StableDiffusionPipeline", "StableDiffusionDiffEditPipeline"):
+            return (f"found {found_as(config)}; {model.key} needs a Stable Diffusion text-to-image model "
+                    f"(StableDiffusionPipeline, SD 1.5/2.1 class; not an inpainting one)")
+        return None
 
     def model_refs(self) -> list[ModelRef]:
         return [ModelRef("masks.diffedit.model", self.cfg.model, "diffusers")]

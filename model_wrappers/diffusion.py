@@ -10,7 +10,7 @@ import numpy as np
 
 from configs.schema import DiffusionConfig
 from model_wrappers.base import Handler
-from model_wrappers.locate import ModelRef
+from model_wrappers.locate import ModelRef, found_as
 from model_wrappers.types import InpaintRequest, InpaintResult
 
 
@@ -75,6 +75,15 @@ class DiffusionHandler(Handler):
     family = "diffusion"
     requires = ("torch", "transformers", "diffusers")
     cfg: DiffusionConfig
+
+    def config_problem(self, model: ModelRef, config: dict) -> str | None:
+        from diffusers.pipelines.auto_pipeline import AUTO_INPAINT_PIPELINES_MAPPING, AUTO_TEXT2IMAGE_PIPELINES_MAPPING
+        usable = {c.__name__ for m in (AUTO_INPAINT_PIPELINES_MAPPING, AUTO_TEXT2IMAGE_PIPELINES_MAPPING)
+                  for c in m.values()}
+        if config.get("_class_name") not in usable:
+            return (f"found {found_as(config)}; {model.key} needs a diffusers pipeline AutoPipelineForInpainting "
+                    f"loads (an inpainting model such as stable-diffusion-inpainting, or SD/SDXL text-to-image)")
+        return None
 
     def model_refs(self) -> list[ModelRef]:
         return [ModelRef("removal.diffusion.model", self.cfg.model, "diffusers")]

@@ -13,7 +13,7 @@ from configs.schema import DinoConfig
 from model_wrappers.base import Handler
 from model_wrappers.clip import image_key, unit
 from model_wrappers.types import Embeddings, EmbedRequest
-from model_wrappers.locate import ModelRef
+from model_wrappers.locate import ModelRef, found_as
 
 
 class DinoScorer:
@@ -52,6 +52,11 @@ class DinoScorer:
 class DinoHandler(Handler):
     family = "dino"
     cfg: DinoConfig
+
+    def config_problem(self, model: ModelRef, config: dict) -> str | None:
+        if not str(config.get("model_type", "")).startswith("dinov2"):
+            return f"found {found_as(config)}; {model.key} needs a DINOv2 backbone (model_type dinov2)"
+        return None
 
     def model_refs(self) -> list[ModelRef]:
         return [ModelRef("quality.dino.model", self.cfg.model, "transformers")]

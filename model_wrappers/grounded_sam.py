@@ -9,7 +9,7 @@ import numpy as np
 
 from configs.schema import GroundingConfig
 from model_wrappers.base import Handler
-from model_wrappers.locate import ModelRef
+from model_wrappers.locate import ModelRef, found_as
 from model_wrappers.types import MaskProposal, SegmentRequest
 
 
@@ -72,6 +72,13 @@ class GroundedSamHandler(Handler):
     family = "grounded_sam"
     requires = ("torch", "torchvision", "transformers")
     cfg: GroundingConfig
+
+    def config_problem(self, model: ModelRef, config: dict) -> str | None:
+        wanted = {"masks.grounding.model": ("grounding-dino", "a Grounding DINO detector"),
+                  "masks.grounding.sam_model": ("sam", "a transformers SAM model (SamModel)")}.get(model.key)
+        if wanted and config.get("model_type") != wanted[0]:
+            return f"found {found_as(config)}; {model.key} needs {wanted[1]} (model_type {wanted[0]})"
+        return None
 
     def model_refs(self) -> list[ModelRef]:
         return [ModelRef("masks.grounding.model", self.cfg.model, "transformers"),

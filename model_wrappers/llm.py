@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from configs.schema import LlmConfig
 from model_wrappers.base import Handler
-from model_wrappers.locate import ModelRef
+from model_wrappers.locate import ModelRef, found_as, has_chat_template, locate
 from model_wrappers.types import ChatRequest
 from model_wrappers.vlm import generated_text
 
@@ -27,6 +27,16 @@ class Rewriter:
 class LlmHandler(Handler):
     family = "llm"
     cfg: LlmConfig
+
+    def config_problem(self, model: ModelRef, config: dict) -> str | None:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES as LMS
+        if config.get("model_type") not in LMS:
+            return (f"found {found_as(config)}; {model.key} needs a causal language model with a chat template "
+                    f"(an instruct/chat LLM such as Mistral-7B-Instruct)")
+        folder = locate(model).path
+        if not has_chat_template(folder):
+            return f"found {found_as(config)} without a chat template; {model.key} needs an instruct/chat model"
+        return None
 
     def model_refs(self) -> list[ModelRef]:
         return [ModelRef("instructions.llm.model", self.cfg.model, "transformers")]

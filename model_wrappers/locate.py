@@ -6,6 +6,7 @@ with a message naming the config key, the model and the fix, instead of failing 
 from __future__ import annotations
 
 import functools
+import json
 import os
 from dataclasses import dataclass
 
@@ -101,3 +102,34 @@ def named(ref: str, layout: str = "transformers") -> str:
 def record_models(meta: dict, stage: str, *refs: str, layout: str = "transformers") -> None:
     """Record in a candidate's ``meta['models']`` the models ``stage`` ran on it (pair json, the card)."""
     meta.setdefault("models", {})[stage] = [named(r, layout) for r in refs]
+
+
+def found_as(config: dict) -> str:
+    """What a model's config says it is: 'llava (LlavaForConditionalGeneration)', or a diffusers pipeline
+    class name."""
+    if "_class_name" in config:
+        return str(config["_class_name"])
+    arch = (config.get("architectures") or [""])[0]
+    return f"{config.get('model_type', '?')}" + (f" ({arch})" if arch else "")
+
+
+def read_marker(m: ModelRef, where: Location) -> dict | None:
+    """The config a located folder model carries (config.json / model_index.json), or None."""
+    if m.layout not in MARKERS or not where.found:
+        return None
+    try:
+        with open(os.path.join(where.path, MARKERS[m.layout])) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def has_chat_template(folder: str) -> bool:
+    """True when the tokenizer saved in ``folder`` carries a chat template (in its config or a template file)."""
+    if any(os.path.isfile(os.path.join(folder, n)) for n in ("chat_template.jinja", "chat_template.json")):
+        return True
+    try:
+        with open(os.path.join(folder, "tokenizer_config.json")) as f:
+            return bool(json.load(f).get("chat_template"))
+    except (OSError, ValueError):
+        return False

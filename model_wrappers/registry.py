@@ -11,7 +11,7 @@ from model_wrappers.grounded_sam import GroundedSamHandler
 from model_wrappers.diffedit import DiffEditHandler
 from model_wrappers.diffusion import DiffusionHandler
 from model_wrappers.llm import LlmHandler
-from model_wrappers.locate import Location, ModelRef, hub_offline, locate
+from model_wrappers.locate import Location, ModelRef, hub_offline, locate, read_marker
 from model_wrappers.sam import SamHandler
 from model_wrappers.vlm import VlmHandler
 
@@ -45,7 +45,7 @@ class ModelStatus:
     @property
     def blocking(self) -> bool:
         """True when the run cannot load it: missing, unreachable hub, or its packages absent."""
-        return (self.where.status == "missing" or bool(self.missing_packages)
+        return (self.where.status in ("missing", "wrong_model") or bool(self.missing_packages)
                 or (self.where.status == "not_cached" and hub_offline()))
 
     @property
@@ -75,5 +75,14 @@ def model_status(handlers: list[tuple[str, Handler]]) -> list[ModelStatus]:
     out = []
     for stage, handler in handlers:
         missing = tuple(handler.missing_packages())
-        out += [ModelStatus(stage, m, locate(m), missing) for m in handler.model_refs()]
+        out += [ModelStatus(stage, m, checked(handler, m), missing) for m in handler.model_refs()]
     return out
+
+
+def checked(handler: Handler, m: ModelRef) -> Location:
+    """``locate(m)``, then, for a folder model found here, its config read against what the stage needs:
+    status 'wrong_model' with what was found and what is needed."""
+    where = locate(m)
+    config = read_marker(m, where)
+    problem = handler.config_problem(m, config) if config is not None else None
+    return Location("wrong_model", where.path, problem) if problem else where

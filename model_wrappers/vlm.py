@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from configs.schema import VlmConfig
 from model_wrappers.base import Handler
-from model_wrappers.locate import ModelRef
+from model_wrappers.locate import ModelRef, found_as
 from model_wrappers.types import DescribeRequest
 
 
@@ -44,6 +44,13 @@ class Describer:
 class VlmHandler(Handler):
     family = "vlm"
     cfg: VlmConfig
+
+    def config_problem(self, model: ModelRef, config: dict) -> str | None:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES as VLMS
+        if config.get("model_type") not in VLMS:
+            return (f"found {found_as(config)}; {model.key} needs an image-text-to-text model (a chat VLM such as "
+                    f"LLaVA or Qwen2-VL, or a BLIP captioner)")
+        return None
 
     def model_refs(self) -> list[ModelRef]:
         return [ModelRef("describe.vlm.model", self.cfg.model, "transformers")]

@@ -83,6 +83,27 @@ def require_models(cfg: Config, log: Callable = print) -> None:
         hint = " (pip install 'inpaint-pairs[models]')" if any(r.missing_packages for r in bad) else ""
         raise ConfigError(f"{len(bad)} model(s) cannot be loaded{hint}:\n" + "\n".join(r.line() for r in bad))
     for r in rows:
+        if r.model.key == "instructions.llm.model" and r.where.found:
+            check_prompt_fits(cfg, r.where.path)
         if r.where.status == "not_cached":
             log(f"note: {r.model.key} {r.model.ref!r} is not in the local hub cache; each worker downloads it "
                 f"on first load (set HF_HUB_OFFLINE=1 to refuse instead)")
+
+
+def check_prompt_fits(cfg: Config, folder: str) -> None:
+    """Stop before any work when the LLM's few-shot prompt (with a typical description) and its answer do
+    not fit the model's context: the model would see a truncated prompt or fail on every element."""
+    from transformers import AutoConfig, AutoTokenizer   # the tokenizer and config only: no weights
+    from transforms.language.llm import TYPICAL, chat
+    llm = cfg.instructions.llm
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=llm.trust_remote_code)
+    ids = tokenizer.apply_chat_template(chat(cfg.instructions, *TYPICAL), add_generation_prompt=True, tokenize=True)
+    ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=llm.trust_remote_code)
+    limits = [v for v in (getattr(config, "max_position_embeddings", None), tokenizer.model_max_length)
+              if isinstance(v, int) and 0 < v < 10**7]
+    if limits and len(ids) + llm.max_new_tokens > min(limits):
+        raise ConfigError(f"instructions.llm: the {len(llm.few_shot)}-shot prompt takes {len(ids)} tokens and the "
+                          f"answer up to {llm.max_new_tokens} (instructions.llm.max_new_tokens), more than the "
+                          f"{min(limits)} tokens of context of {llm.model}; use fewer instructions.llm.few_shot "
+                          f"examples, a shorter instructions.llm.prompt, or a model with a longer context")

@@ -49,4 +49,4 @@ def run_check(args, extra) -> None:
     print(f"config {args.config}: valid")
     print("\n".join(lines))
     if problems:
-        raise ConfigError(f"{problems} input(s) or model(s) missing; see above")
+        raise ConfigError(f"{problems} input(s) or model(s) missing or of the wrong kind; see above")

@@ -23,9 +23,17 @@ _LABEL = re.compile(r"^(instruction|answer|output|assistant)\s*:\s*", re.IGNOREC
 
 def llm_messages(c: Candidate, cfg: InstructionsConfig) -> list[dict[str, str]]:
     """Few-shot turns (user prompt / assistant instruction) then the question about ``c``."""
-    p = cfg.llm.prompt
     name = c.class_name.replace("_", " ").strip()
-    caption = c.meta.get("description") or with_article(name)
+    return chat(cfg, c.meta.get("description") or with_article(name), name)
+
+
+# A description of a typical length (VLM answers are capped by describe.vlm.max_new_tokens), for the check
+# at start that the prompt fits the model's context (pipelines/chain.py).
+TYPICAL = ("a red vintage car with chrome bumpers parked on the left side of a narrow cobbled street", "car")
+
+
+def chat(cfg: InstructionsConfig, caption: str, name: str) -> list[dict[str, str]]:
+    p = cfg.llm.prompt
     messages = []
     for ex in cfg.llm.few_shot:
         messages.append({"role": "user", "content": p.format(caption=ex.caption, **{"class": ex.name})})
