@@ -6,6 +6,8 @@ size). Generators live on the CPU, so a seed draws the same starting noise on an
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from configs.schema import DiffusionConfig
@@ -46,6 +48,10 @@ class Inpainter:
         from PIL import Image
         h, w = hw
         kw: dict = {"prompt": [], "negative_prompt": [], "image": [], "mask_image": [], "generator": []}
+        fitted = [self.fit(r) for r in requests]
+        requests = [dataclasses.replace(r, prompt=f.get("prompt", r.prompt),
+                                        negative_prompt=f.get("negative_prompt", r.negative_prompt))
+                    for r, f in zip(requests, fitted)]
         for r in requests:
             image = Image.fromarray(r.image).resize((w, h), Image.Resampling.BICUBIC)
             mask = Image.fromarray(r.mask.view(np.uint8) * np.uint8(255)).resize((w, h), Image.Resampling.NEAREST)
@@ -62,13 +68,32 @@ class Inpainter:
         images = to_uint8(out.images)
         flags = list(getattr(out, "nsfw_content_detected", None) or [False] * len(images))
         results, k = [], 0
-        for r in requests:
+        for r, fit in zip(requests, fitted):
             n, (rh, rw) = len(r.seeds), r.image.shape[:2]
             back = [np.asarray(Image.fromarray(im).resize((rw, rh), Image.Resampling.BICUBIC))
                     for im in images[k: k + n]]
-            results.append(InpaintResult(images=back, nsfw=[bool(f) for f in flags[k: k + n]]))
+            results.append(InpaintResult(images=back, nsfw=[bool(f) for f in flags[k: k + n]], fitted=fit))
             k += n
         return results
+
+    def fit(self, r: InpaintRequest) -> dict:
+        """The prompts the text encoder cannot take whole, cut to its length on purpose (the pipeline would
+        cut them silently): {'prompt': the text used, 'tokens': before, 'limit': the encoder's}; {} if both fit."""
+        tok = getattr(self.pipe, "tokenizer", None)
+        if tok is None or not isinstance(tok.model_max_length, int) or tok.model_max_length > 10**6:
+            return {}
+        limit, found = tok.model_max_length, {}
+        for name in ("prompt", "negative_prompt"):
+            text = getattr(r, name)
+            tokens = len(tok(text).input_ids)
+            if tokens > limit:   # the longest whole-word prefix that fits: readable, and encoded as in the prompt
+                words = text.split()
+                lo, hi = 0, len(words)
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    lo, hi = (mid, hi) if len(tok(" ".join(words[:mid])).input_ids) <= limit else (lo, mid - 1)
+                found[name], found[f"{name}_tokens"] = " ".join(words[:lo]), tokens
+        return {**found, "limit": limit} if found else {}
 
 
 class DiffusionHandler(Handler):

@@ -49,9 +49,11 @@ class InpaintRequest:
 
 @dataclass(slots=True)
 class InpaintResult:
-    """One HxWx3 uint8 RGB image per seed (same size as the request), and the safety flags if any."""
+    """One HxWx3 uint8 RGB image per seed (same size as the request), and the safety flags if any;
+    ``fitted``: the prompts cut to the text encoder's length on purpose ({'prompt': text as used, ...})."""
     images: list[np.ndarray]
     nsfw: list[bool]
+    fitted: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)

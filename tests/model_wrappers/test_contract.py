@@ -243,3 +243,18 @@ def test_answer_alone_equals_answer_in_any_batch(family, tiny):
         batched = handler.run_inference([requests[i] for i in order], model)
         for i, answer in zip(order, batched):
             assert same(alone[i], answer), (family, order, i)
+
+
+def test_a_diffusion_prompt_longer_than_the_text_encoder_is_cut_on_purpose_and_said_so(tiny):
+    """The tiny SD's CLIP tokenizer takes 77 tokens: a longer prompt is cut by the runner (as the pipeline
+    would, silently), the result says where, and the pixels are those of the cut prompt given whole."""
+    runner = handler_for("diffusion", tiny).load_model()
+    long = "a photo of a background, " * 20
+    [cut] = runner.predict([InpaintRequest(IMAGES[0], _mask(), long, "an object", (3, 4))])
+    assert cut.fitted["limit"] == 77 and cut.fitted["prompt_tokens"] > 77 and "negative_prompt" not in cut.fitted
+    tok = runner.pipe.tokenizer
+    kept = cut.fitted["prompt"].split()
+    assert len(tok(" ".join(kept)).input_ids) <= 77 < len(tok(" ".join(long.split()[:len(kept) + 1])).input_ids)
+    assert long.startswith(cut.fitted["prompt"])
+    [whole] = runner.predict([InpaintRequest(IMAGES[0], _mask(), cut.fitted["prompt"], "an object", (3, 4))])
+    assert whole.fitted == {} and all(np.array_equal(a, b) for a, b in zip(cut.images, whole.images))

@@ -176,3 +176,13 @@ def test_failed_predictions_and_dead_letters_become_error_rejects():
     assert rows[0].detail == "RuntimeError: RuntimeError('boom')"
     with pytest.raises(TypeError):
         reject("not a record", "x", "y")
+
+
+def test_a_prompt_fitted_to_the_text_encoder_is_recorded_in_the_pair():
+    cfg = RemovalConfig(dilate=5, feather=3, diffusion=load_config(None, ["removal.diffusion.candidates=1"])
+                        .removal.diffusion)
+    c, _ = inpaint_request(_candidate(), cfg)
+    fitted = {"prompt": "a photo of a background", "prompt_tokens": 120, "limit": 77}
+    out = pick_removal(c, InpaintResult([c.image.copy()], [False], fitted), cfg)
+    assert out.meta["removal"]["fitted"] == fitted
+    assert "fitted" not in pick_removal(c, InpaintResult([c.image.copy()], [False]), cfg).meta["removal"]

@@ -58,6 +58,8 @@ def pick_removal(c: Candidate, result: InpaintResult, cfg: RemovalConfig) -> Can
         "kind": "diffusion", "model": d.model, "steps": d.steps, "guidance": d.guidance, "strength": d.strength, "size": d.size,
         "dilate": cfg.dilate, "seeds": list(seeds), "ring_delta": deltas, "nsfw": list(result.nsfw),
     }
+    if result.fitted:   # a prompt longer than the text encoder takes, cut on purpose (model_wrappers/diffusion.py)
+        c.meta["removal"]["fitted"] = dict(result.fitted)
     record_models(c.meta, "removal", d.model, layout="diffusers")
     if not usable:
         return reject(c, STAGE, "all_candidates_flagged", f"{len(seeds)} flagged by the safety checker")
