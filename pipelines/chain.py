@@ -13,6 +13,7 @@ from configs.schema import Config, ConfigError
 from transforms.core.stage import ModelStep
 from transforms.formats import FORMATS
 from transforms.language import DESCRIBERS, INSTRUCTORS
+from transforms.language.llm import TYPICAL, chat
 from transforms.maskers import MASKERS
 from transforms.maskers.filters import filter_candidates
 from transforms.quality import QUALITY, quality_step
@@ -94,7 +95,6 @@ def check_prompt_fits(cfg: Config, folder: str) -> None:
     """Stop before any work when the LLM's few-shot prompt (with a typical description) and its answer do
     not fit the model's context: the model would see a truncated prompt or fail on every element."""
     from transformers import AutoConfig, AutoTokenizer   # the tokenizer and config only: no weights
-    from transforms.language.llm import TYPICAL, chat
     llm = cfg.instructions.llm
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=llm.trust_remote_code)
     ids = tokenizer.apply_chat_template(chat(cfg.instructions, *TYPICAL), add_generation_prompt=True, tokenize=True)

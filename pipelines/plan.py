@@ -82,12 +82,12 @@ def input_fingerprint(cfg: SourceConfig) -> dict[str, dict]:
         if not path or path in PATH_WORDS.get(key, ()):
             continue
         pattern = bool(set("*?[{") & set(path))
-        if not pattern and not (os.path.isfile(path) if "://" not in path else FileSystems.exists(path)):
-            continue   # a folder: its listing is part of the plan itself, compared through the shard digests
         try:
+            if not pattern and not (os.path.isfile(path) if "://" not in path else FileSystems.exists(path)):
+                continue   # a folder: its listing is part of the plan itself, compared through the shard digests
             files = [m for m in FileSystems.match([path])[0].metadata_list if pattern or m.path == path]
-        except Exception:  # noqa: BLE001 - nothing matches (the source already said so when planning)
-            continue
+        except Exception:  # noqa: BLE001 - no match, or a scheme FileSystems does not list (http://): the
+            continue       # shard digests still tie the plan to what was read
         found[key] = {"path": path, "files": len(files), "bytes": sum(m.size_in_bytes for m in files),
                       "modified": max((round(m.last_updated_in_seconds or 0, 3) for m in files), default=0)}
     return found

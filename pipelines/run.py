@@ -151,15 +151,15 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     fileio.use_options(options)  # the driver reads inputs and writes the plan: s3:// needs the --s3_* flags
     stage_chain(cfg)  # registry names checked before any work
     require_models(cfg, log)
+    shards, summary = plan_with_summary(cfg.source)   # reads the inputs only: a bad input stops here
+    if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
+        shards = PLANNERS[cfg.masks.kind](shards, cfg)
     with lock.held(out, part, wait=wait, timeout_hours=lock_timeout, log=log):
-        return _build_locked(cfg, out, options, log, part, wave_images, replan)
+        return _build_locked(cfg, out, options, log, part, wave_images, replan, shards, summary)
 
 
 def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable, part: tuple[int, int],
-                  wave_images: int, replan: bool) -> dict:
-    shards, summary = plan_with_summary(cfg.source)
-    if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
-        shards = PLANNERS[cfg.masks.kind](shards, cfg)
+                  wave_images: int, replan: bool, shards: list, summary: dict) -> dict:
     prepare_output(cfg, out)
     tie_plan_to_inputs(cfg, out, shards, replan, log)
     mine = [k for k in range(len(shards)) if k % part[1] == part[0]]
