@@ -45,13 +45,19 @@ def holder(command: str) -> dict:
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def _read(path: str) -> dict | None:
-    try:
-        return json.loads(fileio.read_bytes(path))
-    except FileNotFoundError:
-        return None
-    except Exception:  # noqa: BLE001 - an unreadable lease (a write cut short) is treated as gone
-        return {}
+def _read(path: str, tries: int = 3) -> dict | None:
+    """The lease at ``path``; None when there is none; {} when it stays unreadable (a write cut short). A
+    lease read between its exclusive create and its write is empty for a moment: read again before
+    calling it unreadable, so a live holder is never taken over for it."""
+    for attempt in range(tries):
+        try:
+            return json.loads(fileio.read_bytes(path))
+        except FileNotFoundError:
+            return None
+        except Exception:  # noqa: BLE001 - empty or cut short
+            if attempt + 1 < tries:
+                time.sleep(0.2)
+    return {}
 
 
 def _pid_alive(pid: int) -> bool:
