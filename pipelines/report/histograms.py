@@ -65,8 +65,8 @@ def _near_card(score: float, row: dict, side: str, picture) -> str:
 
 def strip(s: dict, pictures: dict) -> str:
     """One threshold's strip: kept candidates just inside it, dropped ones just outside, nearest first."""
-    inside = "".join(_near_card(v, r, "kept", pictures.get((r["shard"], r["key"]))) for v, r in s["above"])
-    outside = "".join(_near_card(v, r, "dropped", pictures.get((r["shard"], r["key"]))) for v, r in s["below"])
+    inside = "".join(_near_card(v, r, "inside", pictures.get((r["shard"], r["key"]))) for v, r in s["above"])
+    outside = "".join(_near_card(v, r, "outside", pictures.get((r["shard"], r["key"]))) for v, r in s["below"])
     word = "at least" if s["dir"] == "min" else "at most"
     return (f'<div class="strip" data-key="{escape(s["key"])}"><p><small>nearest to {escape(s["key"])} = '
             f'{s["value"]:g} (kept when {word} it):</small></p>'

@@ -20,7 +20,7 @@ th,td.l{text-align:left}.warn{color:#b00}
 max-width:460px;font-size:85%}.score{display:inline-block;vertical-align:top;margin:6px 18px 6px 0}
 .hist{background:#fafafa;border-bottom:1px solid #999;display:block}
 .strip{max-width:480px;font-size:85%}.strip figure{display:inline-block;margin:2px;text-align:center}
-.near.kept img{border:3px solid #3a7}.near.dropped img{border:3px solid #d9534f}.pair img,.rej img{margin-right:2px}small{color:#666}"""
+.near.inside img{border:3px solid #3a7}.near.outside img{border:3px solid #d9534f}.pair img,.rej img{margin-right:2px}small{color:#666}"""
 
 
 def reason_colours(report: dict) -> dict[str, str]:
