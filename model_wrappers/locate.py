@@ -99,6 +99,11 @@ def named(ref: str, layout: str = "transformers") -> str:
     return f"{ref}@{os.path.basename(where.path)}" if where.status == "cached" else ref
 
 
+def split_named(text: str) -> tuple[str, str]:
+    """``named``'s text back to (the model as configured, the hub revision or '')."""
+    return (text, "") if is_local_model(text) else tuple(text.partition("@")[::2])
+
+
 def record_models(meta: dict, stage: str, *refs: str, layout: str = "transformers") -> None:
     """Record in a candidate's ``meta['models']`` the models ``stage`` ran on it (pair json, the card)."""
     meta.setdefault("models", {})[stage] = [named(r, layout) for r in refs]

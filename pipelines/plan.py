@@ -98,27 +98,24 @@ def read_inputs(out: str) -> dict | None:
     return fileio.read_json(path) if fileio.exists(path) else None
 
 
-def write_inputs(out: str, cfg: SourceConfig, shards: list[list[PlanEntry]]) -> None:
+def write_inputs(out: str, fingerprint: dict[str, dict], shards: list[list[PlanEntry]]) -> None:
+    """OUT/plan/inputs.json: ``input_fingerprint`` of the source and the digest of each shard's plan."""
     fileio.write_json(fileio.join(out, FOLDER, INPUTS), {
-        "inputs": input_fingerprint(cfg), "shards": [shard_digest(k, e) for k, e in enumerate(shards)]})
-
-
-def stored_digests(out: str) -> list[str]:
-    """Digests of the plan files present (an output made before inputs.json: read from the files)."""
-    recorded = read_inputs(out)
-    if recorded is not None:
-        return recorded["shards"]
-    return [shard_digest(k, read_entries(out, k)) for k in planned_shards(out)]
+        "inputs": fingerprint, "shards": [shard_digest(k, e) for k, e in enumerate(shards)]})
 
 
 def compare(out: str, cfg: SourceConfig, shards: list[list[PlanEntry]]) -> dict:
     """What changed between the stored plan and ``shards``: {'changed': shard ids whose entries differ
-    (new and removed shards included), 'inputs': lines naming each input file that changed}."""
-    old = stored_digests(out)
+    (new and removed shards included), 'inputs': lines naming each input file that changed, 'planned',
+    'stored': shard counts, 'fingerprint': the inputs now, 'recorded': inputs.json's content or None (an
+    output made before it: the digests are read from the plan files)}."""
+    recorded = read_inputs(out)
+    old = recorded["shards"] if recorded is not None else [shard_digest(k, read_entries(out, k))
+                                                           for k in planned_shards(out)]
     new = [shard_digest(k, e) for k, e in enumerate(shards)]
     changed = [k for k in range(max(len(old), len(new)))
                if k >= len(old) or k >= len(new) or old[k] != new[k]]
-    before, now = (read_inputs(out) or {}).get("inputs", {}), input_fingerprint(cfg)
+    before, now = (recorded or {}).get("inputs", {}), input_fingerprint(cfg)
     lines = []
     for key in sorted(set(before) | set(now)):
         a, b = before.get(key), now.get(key)
@@ -127,7 +124,8 @@ def compare(out: str, cfg: SourceConfig, shards: list[list[PlanEntry]]) -> dict:
                 "new" if a is None else "gone" if b is None else
                 f"{a['files']} -> {b['files']} file(s), {a['bytes']} -> {b['bytes']} bytes, modified "
                 f"{a['modified']:.0f} -> {b['modified']:.0f}"))
-    return {"changed": changed, "inputs": lines, "planned": len(new), "stored": len(old)}
+    return {"changed": changed, "inputs": lines, "planned": len(new), "stored": len(old), "fingerprint": now,
+            "recorded": recorded}
 
 
 def replace_plan(out: str, shards: list[list[PlanEntry]], which: list[int]) -> None:

@@ -21,8 +21,8 @@ from configs.schema import Config, ConfigError, dump_yaml
 from pipelines.build import build_pipeline
 from pipelines.chain import require_models, stage_chain
 from pipelines import lock, verify
-from pipelines.plan import (FOLDER as PLAN_FOLDER, compare, planned_shards, read_inputs, replace_plan, write_inputs,
-                            write_plan, write_summary)
+from pipelines.plan import (FOLDER as PLAN_FOLDER, compare, input_fingerprint, planned_shards, replace_plan,
+                            write_inputs, write_plan, write_summary)
 from pipelines.progress import Progress
 from pipelines.report import format_funnel, write_card, write_report
 from transforms.core import fileio
@@ -195,12 +195,12 @@ def tie_plan_to_inputs(cfg: Config, out: str, shards: list, replan: bool, log: C
     Changed with finished shards: with ``replan``, unfinish and replan only the shards that changed (the
     others keep their output); without, stop with exit 2 naming what changed and the two ways forward."""
     if not planned_shards(out):
-        write_inputs(out, cfg.source, shards)
+        write_inputs(out, input_fingerprint(cfg.source), shards)
         return
     diff = compare(out, cfg.source, shards)
     if not diff["changed"]:
-        if read_inputs(out) is None:   # an output made before inputs.json: record it now
-            write_inputs(out, cfg.source, shards)
+        if diff["recorded"] is None:   # an output made before inputs.json: record it now
+            write_inputs(out, diff["fingerprint"], shards)
         return
     finished = [k for k in range(diff["stored"]) if fileio.exists(paths(out, k)["stats"])]
     what = "; ".join(diff["inputs"]) or "the source's files"
@@ -212,11 +212,9 @@ def tie_plan_to_inputs(cfg: Config, out: str, shards: list, replan: bool, log: C
             f"of the new plan differ ({len(hit)} of them finished). Build into a new --output, or rerun with "
             f"--replan to rebuild only the shards whose images changed (the other {len(finished) - len(hit)} "
             f"finished shards are kept)")
-    for k in changed:   # commit marker first: a shard without one is unfinished, whatever else it has
-        p = paths(out, k)
-        fileio.delete([p[n] for n in ("stats", "tar", "parquet", "rejects") if fileio.exists(p[n])])
+    verify.unfinish(out, changed)
     replace_plan(out, shards, changed)
-    write_inputs(out, cfg.source, shards)
+    write_inputs(out, diff["fingerprint"], shards)
     log(f"plan: inputs changed ({what}); " + (
         f"--replan: {len(changed)} shard(s) planned again and rebuilt, {len(set(finished) - set(changed))} "
         f"finished shard(s) kept" if finished else f"no shard was finished: planned again ({len(changed)} "

@@ -80,11 +80,10 @@ def damaged(out: str, shards: list[int] | None = None, deep: bool = False,
 
 
 def unfinish(out: str, shards: list[int]) -> None:
-    """Remove the commit marker (first) and the files of ``shards``: the next build rebuilds them."""
+    """Remove the commit marker (first) and the files of ``shards`` that exist: the next build rebuilds them."""
     for k in shards:
         p = paths(out, k)
-        fileio.delete([p["stats"]])
-        fileio.delete([p[n] for n in ("tar", "parquet", "rejects") if fileio.exists(p[n])])
+        fileio.delete([p[n] for n in ("stats", "tar", "parquet", "rejects") if fileio.exists(p[n])])
 
 
 def rebuild_damaged(out: str, shards: list[int], log: Callable) -> None:

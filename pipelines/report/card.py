@@ -16,7 +16,7 @@ from functools import partial
 
 import yaml
 
-from configs.schema import is_local_model
+from model_wrappers.locate import split_named
 from pipelines import outputs
 from pipelines.report.card_text import hf_licence, render_card
 from pipelines.plan import read_summary
@@ -60,7 +60,7 @@ def run_models(meta: dict) -> list[dict]:
     for stage in per_stage:
         refs = per_stage[stage] if isinstance(per_stage[stage], list) else [per_stage[stage]]
         for ref in refs:
-            ident, _, revision = (str(ref), "", "") if is_local_model(str(ref)) else str(ref).partition("@")
+            ident, revision = split_named(str(ref))
             rows.append({"where": stage, "id": ident, "revision": revision})
     return rows
 
