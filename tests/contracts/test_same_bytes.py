@@ -2,8 +2,8 @@
 
 The digests in ``pinned_bytes.json`` were recorded before the tree was reorganised (issue 13) and guard
 every later change: the demo, BrushData from the demo's annotations, brush masks from a folder, a URL table
-of local files, the fault suite's bad-image set, and the tiny-model PIPE and Grounded-SAM BrushData
-recipes. For each build the digest covers every file of shards/ (tars, sidecars, stats) and rejects/, and
+of local files, the fault suite's bad-image set, the tiny-model PIPE and Grounded-SAM BrushData
+recipes, and BrushData-v2 with annotation donors (pinned before the donors could come from a model). For each build the digest covers every file of shards/ (tars, sidecars, stats) and rejects/, and
 the plan. Files that name a machine-dependent path (the plan names the inputs' absolute paths; a pair's
 json names the tiny models' folder) are digested with those paths replaced by placeholders; tar members
 are digested one by one so a changed member is named. Everything else is hashed byte for byte.
@@ -37,6 +37,7 @@ from pipelines.run import run_build  # noqa: E402
 PINNED = os.path.join(HERE, "pinned_bytes.json")
 PIPE = os.path.join(ROOT, "configs", "pipe_coco.yaml")
 BRUSHDATA = os.path.join(ROOT, "configs", "brushdata_laion.yaml")
+BRUSHDATA_V2 = os.path.join(ROOT, "configs", "brushdata_v2_coco.yaml")
 KEEP_ALL = ["filters.min_area_ratio=0", "filters.max_area_ratio=1", "filters.min_pixels=1",
             "filters.max_border_touch=1", "filters.min_component_share=0", "filters.min_crop_kept=0",
             "filters.max_objects=0"]
@@ -112,6 +113,8 @@ def builds(root: str, tiny: dict[str, str]) -> dict[str, tuple[str, list[str]]]:
                                            "image.max_pixels=4000000"]),
         "tiny_pipe_recipe": (PIPE, [*_tiny_pipe_set(root), "image.size=64", *KEEP_ALL,
                                     *tiny_overrides(tiny, masks=None, quality=True), *open_quality]),
+        "demo_v2_annotation_donors": (BRUSHDATA_V2, [*demo_src, "source.shard_size=3", "image.size=128",
+                                                     "image.min_side=16", "masks.borrowed.max_object_share=0.6"]),
         "tiny_grounded_brushdata": (BRUSHDATA, [f"source.annotations={table}", "source.shard_size=4",
                                                 "image.size=96", "image.min_side=16", *KEEP_ALL,
                                                 f"masks.grounding.model={tiny['grounding_dino']}",
@@ -192,7 +195,7 @@ def tiny(tmp_path_factory):
 
 
 BUILDS = ["demo_pipe", "demo_brushdata", "folder_brush_brushdata", "table_brush_pipe", "fault_bad_images",
-          "tiny_pipe_recipe", "tiny_grounded_brushdata"]
+          "tiny_pipe_recipe", "tiny_grounded_brushdata", "demo_v2_annotation_donors"]
 
 
 @pytest.mark.parametrize("name", BUILDS)
