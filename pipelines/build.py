@@ -1,4 +1,4 @@
-"""The Beam graph of a build: plan shards -> the stage chain -> shard writer.
+"""The Beam graph of a build: plan shards -> (BrushData-v2's donor pass) -> the stage chain -> shard writer.
 
 Wiring only: every stage is a pure function or a ModelStep from transforms/, wrapped by
 transforms.core.stage.Stage; the chain and its order come from pipelines/chain.py.
@@ -8,12 +8,14 @@ from __future__ import annotations
 import apache_beam as beam
 
 from configs.schema import Config
-from pipelines.chain import model_handlers, stage_chain
+from pipelines.chain import DONOR_STAGE, model_handlers, stage_chain
 from pipelines.plan import read_entries
 from pipelines.progress import CountFn
 from transforms.core.stage import Stage
 from transforms.formats import FORMATS
 from transforms.formats.shards import write_part, write_shard
+from transforms.maskers.donors import donor_step, dropped, pair_shard, with_pairing
+from transforms.sources.load import load_image
 
 
 def read_plan(shard: int, out: str):
@@ -38,12 +40,37 @@ def stage_threads(cfg: Config, stage: str) -> int:
     return cfg.image.fetch.concurrency if stage == "load" else 1
 
 
+class BorrowShapes(beam.PTransform):
+    """BrushData-v2's donor pass (transforms/maskers/donors.py) on plan records: load and run the model to
+    get each image's ``Shapes``, pair them within each shard, and put each pairing on its plan record. Only
+    the small Shapes are grouped and only plan records are joined: no image bytes wait in the runner."""
+
+    def __init__(self, cfg: Config, handler):
+        super().__init__()
+        self.cfg, self.handler = cfg, handler
+
+    def expand(self, records):
+        cfg = self.cfg
+        loaded = records | Stage(f"{DONOR_STAGE}_load", load_image, cfg.image, threads=stage_threads(cfg, "load"))
+        found = loaded.kept | Stage(DONOR_STAGE, donor_step(cfg), cfg, self.handler)
+        failed = ((loaded.rejects, found.rejects) | "Dropped" >> beam.Flatten()
+                  | "AsShapes" >> beam.Map(dropped))
+        pairings = ((found.kept, failed) | "AllShapes" >> beam.Flatten()
+                    | "KeyShard" >> beam.Map(lambda s: (s.shard, s)) | "ByShard" >> beam.GroupByKey()
+                    | "Pair" >> beam.FlatMap(pair_shard, cfg))
+        keyed = records | "KeyImage" >> beam.Map(lambda r: (r.key, r))
+        return ({"rec": keyed, "pairing": pairings} | "Join" >> beam.CoGroupByKey()
+                | "WithPairing" >> beam.Map(with_pairing))
+
+
 def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
     shards = p | "PlanShards" >> beam.Create(todo) | "SpreadShards" >> beam.Reshuffle()
     pcoll = (shards | "ReadPlan" >> beam.FlatMap(read_plan, out)
              | "SpreadImages" >> beam.Reshuffle() | "CountImages" >> beam.ParDo(CountFn("images")))
     rejects = []
     handlers = dict(model_handlers(cfg))
+    if DONOR_STAGE in handlers:
+        pcoll = pcoll | "BorrowShapes" >> BorrowShapes(cfg, handlers[DONOR_STAGE])
     chain = stage_chain(cfg)
     for name, fn, section in chain:
         result = pcoll | Stage(name, fn, section, handlers.get(name), threads=stage_threads(cfg, name))

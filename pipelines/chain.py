@@ -15,6 +15,7 @@ from transforms.formats import FORMATS
 from transforms.language import DESCRIBERS, INSTRUCTORS
 from transforms.language.llm import TYPICAL, chat
 from transforms.maskers import MASKERS
+from transforms.maskers.donors import donor_step
 from transforms.maskers.filters import filter_candidates
 from transforms.quality import QUALITY, quality_step
 from transforms.removers import REMOVERS
@@ -33,6 +34,7 @@ STAGES = (
     ("instruct", "instructions"), ("encode", "output"), ("write", ""),   # the shard writer has no settings
 )
 ORDER = tuple(name for name, _ in STAGES)
+DONOR_STAGE = "donors"   # the model pass of BrushData-v2 with model donors, before 'load' (not a funnel stage)
 SECTIONS = dict(STAGES)
 
 Chain = list[tuple[str, Callable | ModelStep, object]]
@@ -63,8 +65,12 @@ def stage_chain(cfg: Config) -> Chain:
 
 
 def model_handlers(cfg: Config) -> list[tuple[str, Handler]]:
-    """(stage, ModelHandler) of every model stage of the chain, configured but not loaded."""
+    """(stage, ModelHandler) of every model stage of the chain (and of the donor pass), configured but not
+    loaded."""
     steps = [(name, fn, section) for name, fn, section in stage_chain(cfg) if isinstance(fn, ModelStep)]
+    donors = donor_step(cfg)   # BrushData-v2's first pass, before the chain (pipelines/build.py)
+    if donors is not None:
+        steps.insert(0, (DONOR_STAGE, donors, cfg))
     if not steps:
         return []
     # Imported only when a model stage runs: the handlers import Beam's RunInference, which imports torch.

@@ -41,11 +41,18 @@ class BrushConfig:
         _range("masks.brush.seed", self.seed, 0, 2**31 - 1)
 
 
+DONORS = ("annotations", "grounded_sam", "sam")   # masks.borrowed.donors: the source's objects or a model's
+
+
 @dataclass(frozen=True)
 class BorrowConfig:
     """BrushData-v2 (BrushEdit): images with a clean background, each paired with a mask it does not own: an
-    object shape from another image of the run (source: objects) or a random brush mask (source: brush)."""
-    source: str = "objects"         # objects (another image's annotated object, scaled and placed) | brush
+    object shape from another image of the run (source: objects) or a random brush mask (source: brush).
+    ``donors`` says who finds the objects, both the shapes lent and the ones the clean test counts: the
+    source's annotations (chosen while planning, from the whole run) or a model masker run in a first pass
+    over each shard (masks.grounding / masks.sam configure it; shapes lent within the shard)."""
+    source: str = "objects"         # objects (another image's object shape, scaled and placed) | brush
+    donors: str = "annotations"     # annotations | grounded_sam | sam: who finds the objects
     max_object_share: float = 0.1   # clean: the image's own objects cover less than this share of the frame
     max_objects: int = 0            # ... or it has at most this many objects (0: only the share counts)
     min_area_ratio: float = 0.05    # a borrowed shape is scaled to cover this to max_area_ratio of the frame
@@ -54,6 +61,7 @@ class BorrowConfig:
 
     def __post_init__(self):
         _choice("masks.borrowed.source", self.source, ("objects", "brush"))
+        _choice("masks.borrowed.donors", self.donors, DONORS)
         _range("masks.borrowed.max_object_share", self.max_object_share, 0.0, 1.0)
         _range("masks.borrowed.max_objects", self.max_objects, 0, 10**6)
         _range("masks.borrowed.min_area_ratio", self.min_area_ratio, 0.0001, 1.0)
@@ -73,7 +81,8 @@ class MasksConfig:
 
     def __post_init__(self):
         g = self.grounding
-        if self.kind == "grounded_sam" and g.prompt_source == "config" and not g.prompts:
+        grounding = self.kind == "grounded_sam" or (self.kind == "borrowed" and self.borrowed.donors == "grounded_sam")
+        if grounding and g.prompt_source == "config" and not g.prompts:
             raise ConfigError("masks.grounding.prompts: empty; list class names (e.g. [cat, dog]) or set "
                               "masks.grounding.prompt_source to categories or caption")
 

@@ -1,4 +1,4 @@
-"""Decoding object masks as COCO/LVIS give them: polygons, uncompressed RLE, compressed RLE, or arrays.
+"""Decoding object masks as COCO/LVIS give them (and encoding one as COCO RLE): polygons, uncompressed RLE, compressed RLE, or arrays.
 
 pycocotools does the rasterising and decoding; the checks before it keep malformed input from costing
 minutes (huge or NaN polygon coordinates) or giving random masks (RLE runs that do not cover the frame).
@@ -25,6 +25,12 @@ def decode_segmentation(seg, h: int, w: int) -> np.ndarray:
     if isinstance(seg, dict) and "counts" in seg and "size" in seg:
         return _decode_rle(seg, h, w)
     raise StageError("bad_segmentation", f"unsupported segmentation of type {type(seg).__name__}")
+
+
+def coco_rle(mask: np.ndarray) -> dict:
+    """HxW bool -> COCO compressed RLE with a str ``counts`` (JSON-able; ``decode_segmentation`` reads it)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.view(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
 def _polygon_coords(seg: list) -> list[list[float]]:

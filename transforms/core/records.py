@@ -3,7 +3,8 @@
 Shapes: images are HxWx3 uint8 RGB arrays; masks are HxW bool arrays; boxes are XYXY pixel boxes in the
 output frame. A plan file holds ``PlanEntry``s; one element is one image (``ImageRecord``) until the filter
 stage, then one object candidate (``Candidate``); the format's encoder turns it into a ``Sample`` (the
-bytes of its tar members and its sidecar row). A stage returns records or ``Reject``s; nothing is dropped
+bytes of its tar members and its sidecar row). A first pass that only looks (BrushData-v2's donors) leaves
+a small ``Shapes`` per image. A stage returns records or ``Reject``s; nothing is dropped
 without a Reject, and ``reject`` is the one way to build one.
 """
 from __future__ import annotations
@@ -149,6 +150,20 @@ def reject_object(rec: ImageRecord, object_key: str, stage: str, reason: str, de
 
 def object_key(rec: ImageRecord, obj: ObjectRef) -> str:
     return safe_key(rec.key, obj.ann_id)
+
+
+@dataclass(slots=True)
+class Shapes:
+    """What a first pass over an image found (BrushData-v2 with model donors, transforms/maskers/donors.py):
+    the ``objects`` a masker found and the ``share`` of the frame they cover (the clean-background test), the
+    shapes it may lend (``donors``: dicts with ann_id, class_name, segmentation as COCO RLE, height, width,
+    masker, models), or ``failed``: why the pass dropped the image (its Reject). No image bytes."""
+    key: str
+    shard: int
+    objects: int = 0
+    share: float = 0.0
+    donors: list[dict] = field(default_factory=list)
+    failed: Reject | None = None
 
 
 @dataclass(slots=True)

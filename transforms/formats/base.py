@@ -32,14 +32,18 @@ class Member:
 
 @dataclass(frozen=True)
 class CardText:
-    """The dataset card's words for a format: title, a summary with {samples}, {images} and {datasets}, the
-    loading section, tags, and the plural noun of one sample."""
+    """The dataset card's words for a format: title, a summary with {samples}, {images} and {datasets} (or a
+    function of the run's config giving it, when a format's recipes differ), the loading section, tags,
+    and the plural noun of one sample."""
     title: str
-    summary: str
+    summary: str | Callable[[dict], str]
     loading: str
     tags: tuple[str, ...]
     unit: str = "pairs"                   # what the card counts: "pairs", "samples"
     task_categories: tuple[str, ...] = ("image-to-image",)
+
+    def summary_for(self, cfg: dict) -> str:
+        return self.summary(cfg) if callable(self.summary) else self.summary
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from pycocotools import mask as mask_utils
 
 from configs.schema import Config, FilterConfig
 from transforms.core.images import SIDE, encode_image, overlay, thumbnail
+from transforms.core.masks import coco_rle
 from transforms.core.records import Candidate, ImageRecord, Reject, Sample
 from transforms.formats.base import CardText, Chain, Member, OutputFormat
 from transforms.maskers.filters import filter_candidates
@@ -66,12 +67,6 @@ def union_mask(segmentation_json: bytes | str) -> np.ndarray:
     return masks.any(axis=2) if masks.ndim == 3 else masks.astype(bool)
 
 
-def coco_rle(mask: np.ndarray) -> dict:
-    """HxW bool -> COCO compressed RLE with a str ``counts`` (JSON-able; pycocotools decodes it)."""
-    rle = mask_utils.encode(np.asfortranarray(mask.view(np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
 def filter_image(rec: ImageRecord, cfg: FilterConfig) -> list[ImageRecord | Reject]:
     """The filter stage keeping an image whole: its surviving candidates stay on the record (one element),
     each dropped one is a reject; an image left with none is accounted for by those rejects."""
@@ -99,9 +94,12 @@ def borrowed_origin(meta: dict) -> dict:
     origin = meta.get("masks", {}).get("from")
     if origin is None:
         return {}
-    return {"mask_source": origin["source"], "mask_from_image": origin.get("image_key", ""),
+    flat = {"mask_source": origin["source"], "mask_from_image": origin.get("image_key", ""),
             "mask_from_ann_id": origin.get("ann_id", ""), "mask_from_class": origin.get("class_name", ""),
             "mask_scale": float(origin.get("scale", 1.0)), "mask_xy": origin.get("xy", [0, 0])}
+    if "masker" in origin:          # found by a model (masks.borrowed.donors); every sample of such a run has it
+        flat["mask_from_masker"] = origin["masker"]
+    return flat
 
 
 def sample_metadata(rec: ImageRecord, candidates: list[Candidate]) -> dict:
@@ -171,6 +169,36 @@ LOADING = (
 SUMMARY = """{samples} images with object masks and captions for training inpainting models (the BrushData
 recipe of BrushNet, arXiv 2403.06976): each sample holds a photo, its caption and every mask kept for it.
 Made from {images} images of {datasets}."""
+FOUND_BY = {"annotations": "annotated in it", "grounded_sam": "Grounded-SAM found in it",
+            "sam": "SAM's automatic masks found in it"}
+
+
+def summary(cfg: dict) -> str:
+    """The card's summary for the run's config (config.yaml as a dict): BrushData's own masks, or for
+    BrushData-v2 (``masks.kind: borrowed``) which images were kept as clean and where their masks came from."""
+    masks = cfg.get("masks") or {}
+    if masks.get("kind") != "borrowed":
+        return SUMMARY
+    b = masks.get("borrowed") or {}
+    donors = b.get("donors", "annotations")      # outputs made before masks.borrowed.donors: annotations
+    rule = f"the objects {FOUND_BY.get(donors, donors)} cover less than {b.get('max_object_share')} of the frame"
+    if b.get("max_objects"):
+        rule += f", or number at most {b['max_objects']}"
+    if b.get("source") == "brush":
+        mask = "a random brush mask (BrushNet's strokes, `masks.brush`) drawn from its key"
+    else:
+        pool = ("the whole run's annotated objects" if donors == "annotations" else
+                f"the shapes {FOUND_BY.get(donors, donors).removesuffix(' in it')} in the other images of its "
+                f"shard that pass `filters.*`")
+        mask = (f"an object shape borrowed from another image, drawn from its key among {pool}, scaled to cover "
+                f"{b.get('min_area_ratio')} to {b.get('max_area_ratio')} of the frame and placed from its key; "
+                f"`KEY.json` names the shape's origin (`mask_from_image`, `mask_from_ann_id`, `mask_from_class`, "
+                f"`mask_scale`, `mask_xy`" + (", `mask_from_masker`" if donors != "annotations" else "") + ")")
+    return ("{samples} clean-background images, each paired with a mask it does not own, for training "
+            "inpainting models to delete (the BrushData-v2 recipe of BrushEdit, arXiv 2412.10316): an image "
+            f"was kept as clean when {rule} (`masks.borrowed.max_object_share`, `masks.borrowed.max_objects`); "
+            f"its mask is {mask}. The mask covers background, not an object of the image, and the caption is "
+            "the image's own. Made from {images} images of {datasets}.")
 
 BRUSHDATA = OutputFormat(
     name="brushdata", tail=brushdata_tail, schema=SCHEMA,
@@ -180,7 +208,7 @@ BRUSHDATA = OutputFormat(
              Member("width", "binary", "the image width, ASCII digits"),
              Member("segmentation", "binary", "the masks as JSON (BrushNet runs and COCO RLE, class, box, area)"),
              Member("json", "json", "source, url, licence, sizes, masker")),
-    card=CardText(title="Inpainting samples (BrushData layout) made with inpaint-pairs", summary=SUMMARY,
+    card=CardText(title="Inpainting samples (BrushData layout) made with inpaint-pairs", summary=summary,
                   loading=LOADING, tags=("inpainting", "image-segmentation", "brushdata", "inpaint-pairs"),
                   unit="samples"),
     view=brushdata_view, class_column="classes",

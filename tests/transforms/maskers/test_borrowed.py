@@ -97,6 +97,11 @@ def test_the_recipe_builds_every_image_once_with_the_origin_and_the_same_bytes_o
         mask = union_mask(s["segmentation"])
         assert mask.shape == (int(s["height"]), int(s["width"])) and 0.04 < mask.mean() < 0.31
         assert json.loads(s["segmentation"])["class"] == ["background"]
+    card = open(f"{out}/README.md").read()     # the card says BrushData-v2, not BrushData's own masks
+    assert f"{len(samples)} clean-background images, each paired with a mask it does not own" in card
+    assert "the objects annotated in it cover less than 0.6 of the frame" in card
+    assert "among the whole run's annotated objects, scaled to cover 0.05 to 0.3 of the frame" in card
+    assert "every mask kept for it" not in card and "`mask_from_masker`" not in card
     run_build(load_config(V2, sets), again, ["--direct_num_workers=2"], log=lambda *_: None)
     for path in sorted(glob.glob(f"{out}/shards/*.tar")) + sorted(glob.glob(f"{out}/rejects/*.parquet")):
         assert open(path, "rb").read() == open(path.replace(out, again), "rb").read(), path
@@ -108,6 +113,9 @@ def test_random_brush_masks_for_clean_images(tmp_path):
     samples = _samples(out)
     assert report["pairs"] == len(samples) > 0
     assert {json.loads(s["json"])["mask_source"] for s in samples} == {"brush"}
+    card = open(f"{out}/README.md").read()
+    assert "its mask is a random brush mask (BrushNet's strokes, `masks.brush`) drawn from its key" in card
+    assert "borrowed from another image" not in card
 
 
 def test_objects_named_without_a_shape_are_judged_by_their_count():
