@@ -181,3 +181,12 @@ def to_dict(cfg) -> dict:
 
 def dump_yaml(cfg) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def same_as_recorded(text: str, cfg) -> bool:
+    """True when ``text`` (a config.yaml an earlier version of the tool recorded) is ``cfg`` once the keys
+    added since take their defaults: an output built before an upgrade can still be resumed."""
+    try:
+        return dump_yaml(_build(type(cfg), yaml.safe_load(text), "")) == dump_yaml(cfg)
+    except (ConfigError, yaml.YAMLError, TypeError, ValueError):
+        return False

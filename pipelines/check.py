@@ -21,14 +21,17 @@ def add_check(sub) -> None:
 def check_report(cfg: Config) -> tuple[list[str], int]:
     """(lines to print, number of blocking problems) for a loaded config; one aligned table of the inputs
     and the models, whatever the length of a stage name (importance_dino, clip_prefilter)."""
-    from pipelines.chain import model_handlers, stage_chain  # the registries import Beam: only when checking
+    from pipelines.chain import DONOR_STAGE, model_handlers, stage_chain  # they import Beam: only when checking
     handlers = model_handlers(cfg)
+    stages = [name for name, _, _ in stage_chain(cfg)]
+    if any(stage == DONOR_STAGE for stage, _ in handlers):   # BrushData-v2's model pass runs before the chain
+        stages.insert(0, f"{DONOR_STAGE} ({cfg.masks.borrowed.donors}, a first pass over each shard)")
     rows = []
     if handlers:
         from model_wrappers.registry import model_status  # imports torch (seconds): only when a model is named
         rows = model_status(handlers)
     w_stage = max([9] + [len(r.stage) for r in rows])
-    lines, problems = ["stages: " + " -> ".join(name for name, _, _ in stage_chain(cfg))], 0
+    lines, problems = ["stages: " + " -> ".join(stages)], 0
     for key in PATH_KEYS:
         section, name = key.split(".")
         path = getattr(getattr(cfg, section), name)

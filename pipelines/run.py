@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from configs.schema import Config, ConfigError, dump_yaml
+from configs.schema import Config, ConfigError, dump_yaml, same_as_recorded
 from pipelines.build import build_pipeline
 from pipelines.chain import require_models, stage_chain
 from pipelines import lock, verify
@@ -54,7 +54,8 @@ def prepare_output(cfg: Config, out: str) -> None:
         # an exclusive create, then a compare: of two runs racing to record different configs (slices of
         # one output hold separate leases), one creates the file and the other finds it and stops
         if not fileio.create_exclusive(config_path, text.encode()):
-            if fileio.read_bytes(config_path).decode() != text:
+            recorded = fileio.read_bytes(config_path).decode()
+            if recorded != text and not same_as_recorded(recorded, cfg):
                 raise ConfigError(f"--output {out} already holds a run made with a different config; "
                                   f"use a new output folder (or remove {out} to start over)")
     except OSError as e:

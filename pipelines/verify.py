@@ -40,18 +40,21 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def shard_problem(out: str, shard: int, sizes: dict[str, int], deep: bool = False) -> str | None:
-    """What is wrong with finished shard ``shard`` ('tar is 512 bytes, its stats say 20480'), or None."""
-    p = paths(out, shard)
+def _read_stats(out: str, shard: int, sizes: dict[str, int]) -> tuple[dict | None, str | None]:
+    """(shard's stats json, None), or (None, what is wrong with it)."""
     try:
-        stats = json.loads(fileio.read_bytes(p["stats"]))
+        stats = json.loads(fileio.read_bytes(paths(out, shard)["stats"]))
     except (ValueError, UnicodeDecodeError):
         size = sizes.get(f"shards/{shard_name(shard)}.stats.json", "?")
-        return f"its stats json is unreadable ({size} bytes)"
-    files = stats.get("files") if isinstance(stats, dict) else None
-    if not files:
-        return None if isinstance(stats, dict) else "its stats json is not an object"
-    for kind, want in sorted(files.items()):
+        return None, f"its stats json is unreadable ({size} bytes)"
+    return (stats, None) if isinstance(stats, dict) else (None, "its stats json is not an object")
+
+
+def files_problem(out: str, shard: int, stats: dict, sizes: dict[str, int], deep: bool = False) -> str | None:
+    """What is wrong with the files of finished shard ``shard`` against its ``stats`` ('tar is 512 bytes,
+    its stats say 20480'), or None."""
+    p = paths(out, shard)
+    for kind, want in sorted((stats.get("files") or {}).items()):
         rel = posixpath.join(*p[kind].replace("\\", "/").rsplit("/", 2)[-2:])
         have = sizes.get(rel)
         if have is None:
@@ -63,20 +66,30 @@ def shard_problem(out: str, shard: int, sizes: dict[str, int], deep: bool = Fals
     return None
 
 
-def damaged(out: str, shards: list[int] | None = None, deep: bool = False,
-            progress: Callable[[int], None] | None = None) -> dict[int, str]:
-    """{shard: what is wrong} for the finished shards among ``shards`` (default: all finished)."""
+def check(out: str, shards: list[int] | None = None, deep: bool = False,
+          progress: Callable[[int], None] | None = None) -> tuple[dict[int, dict], dict[int, str]]:
+    """({shard: its stats} of the intact, {shard: what is wrong} of the damaged) finished shards among
+    ``shards`` (default: all finished); each stats json is read once."""
     finished = set(outputs.finished_shards(out))
     todo = sorted(finished if shards is None else finished & set(shards))
     sizes = _sizes(out)
-    found = {}
+    intact, found = {}, {}
     for k in todo:
-        problem = shard_problem(out, k, sizes, deep)
+        stats, problem = _read_stats(out, k, sizes)
+        problem = problem or files_problem(out, k, stats, sizes, deep)
         if problem:
             found[k] = problem
+        else:
+            intact[k] = stats
         if progress:
             progress(1)
-    return found
+    return intact, found
+
+
+def damaged(out: str, shards: list[int] | None = None, deep: bool = False,
+            progress: Callable[[int], None] | None = None) -> dict[int, str]:
+    """{shard: what is wrong} for the finished shards among ``shards`` (default: all finished)."""
+    return check(out, shards, deep, progress)[1]
 
 
 def unfinish(out: str, shards: list[int]) -> None:
@@ -93,11 +106,13 @@ def rebuild_damaged(out: str, shards: list[int], log: Callable) -> None:
         unfinish(out, [k])
 
 
-def require_intact(out: str, shards: list[int] | None = None) -> None:
-    """Stop (ConfigError, exit 2) naming the damaged shards, with the way to repair them."""
-    found = damaged(out, shards)
+def require_intact(out: str, shards: list[int] | None = None) -> dict[int, dict]:
+    """{shard: its stats} of the finished shards (among ``shards``); stops (ConfigError, exit 2) naming the
+    damaged ones, with the way to repair them."""
+    intact, found = check(out, shards)
     if found:
         lines = "\n".join(f"  shard {shard_name(k)}: {why}" for k, why in sorted(found.items())[:20])
         more = f"\n  ... and {len(found) - 20} more" if len(found) > 20 else ""
         raise ConfigError(f"{out}: {len(found)} finished shard(s) are damaged:\n{lines}{more}\nRun: inpaint-pairs "
                           f"verify {out} --repair, then rerun the build command to rebuild exactly those")
+    return intact

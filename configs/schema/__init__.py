@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from configs.loader import RefKeys, dump_yaml, load, to_dict
+from configs.loader import RefKeys, dump_yaml, load, same_as_recorded, to_dict
 from configs.schema.base import DEVICE, DTYPES, HUB_ID, ConfigError, ModelConfig, is_local_model, model_keys
 from configs.schema.image import FetchConfig, ImageConfig
 from configs.schema.models import (PIPE_FEW_SHOT, ClipConfig, DiffEditConfig, DiffusionConfig, DinoConfig, FewShot,
@@ -29,7 +29,8 @@ from configs.schema.stages import (QUALITY_OPTIONAL, QUALITY_STAGES, BorrowConfi
                                    QualityConfig, RemovalConfig)
 
 __all__ = [
-    "Config", "ConfigError", "load_config", "dump_yaml", "to_dict", "MODEL_KEYS", "PATH_KEYS", "PATH_WORDS",
+    "Config", "ConfigError", "load_config", "dump_yaml", "same_as_recorded", "to_dict", "MODEL_KEYS", "PATH_KEYS",
+    "PATH_WORDS",
     "is_local_model", "ModelConfig", "DEVICE", "DTYPES", "HUB_ID", "QUALITY_STAGES",
     "QUALITY_OPTIONAL", "PIPE_FEW_SHOT", "FewShot", "SourceConfig", "FetchConfig", "ImageConfig", "SamConfig",
     "GroundingConfig", "DiffusionConfig", "VlmConfig", "LlmConfig", "ClipConfig", "DinoConfig", "BrushConfig",

@@ -53,6 +53,7 @@ class BorrowConfig:
     over each shard (masks.grounding / masks.sam configure it; shapes lent within the shard)."""
     source: str = "objects"         # objects (another image's object shape, scaled and placed) | brush
     donors: str = "annotations"     # annotations | grounded_sam | sam: who finds the objects
+    max_donors_per_image: int = 3   # a model's found shapes an image may lend, largest first (keeps records small)
     max_object_share: float = 0.1   # clean: the image's own objects cover less than this share of the frame
     max_objects: int = 0            # ... or it has at most this many objects (0: only the share counts)
     min_area_ratio: float = 0.05    # a borrowed shape is scaled to cover this to max_area_ratio of the frame
@@ -62,6 +63,7 @@ class BorrowConfig:
     def __post_init__(self):
         _choice("masks.borrowed.source", self.source, ("objects", "brush"))
         _choice("masks.borrowed.donors", self.donors, DONORS)
+        _range("masks.borrowed.max_donors_per_image", self.max_donors_per_image, 1, 64)
         _range("masks.borrowed.max_object_share", self.max_object_share, 0.0, 1.0)
         _range("masks.borrowed.max_objects", self.max_objects, 0, 10**6)
         _range("masks.borrowed.min_area_ratio", self.min_area_ratio, 0.0001, 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import collections
 
-from pipelines import outputs, verify
+from pipelines import verify
 from pipelines.chain import ORDER as STAGES
 from pipelines.plan import planned_shards
 
@@ -13,11 +13,9 @@ from pipelines.plan import planned_shards
 def collect(out: str) -> tuple[list[dict], list[int]]:
     """(stats of every finished shard, ids of planned shards without stats). Stops, naming them, when
     finished shards are damaged (pipelines/verify.py: sizes against their stats)."""
-    verify.require_intact(out)
+    finished = verify.require_intact(out)   # each stats json read once, checked and parsed
     planned = planned_shards(out)
-    finished = set(outputs.finished_shards(out))
-    stats = [outputs.read_stats(out, k) for k in planned if k in finished]
-    return stats, [k for k in planned if k not in finished]
+    return [finished[k] for k in planned if k in finished], [k for k in planned if k not in finished]
 
 
 def funnel(stats: list[dict]) -> dict:

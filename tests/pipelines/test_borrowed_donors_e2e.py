@@ -133,7 +133,8 @@ def test_the_laion_recipe_finds_its_donors_from_the_captions_classes(tiny, tmp_p
     args = ["check", "--config", V2_LAION, *[a for s in sets for a in ("--set", s)]]
     assert cli.main(args) == 0
     printed = capsys.readouterr().out
-    assert "donors" in printed and "masks.grounding.model" in printed and "masks.grounding.sam_model" in printed
+    assert "stages: donors (grounded_sam, a first pass over each shard) -> load -> propose" in printed
+    assert "masks.grounding.model" in printed and "masks.grounding.sam_model" in printed
     assert cli.main([*args, "--set", "masks.grounding.model=/nowhere/gdino"]) == 2
     assert "/nowhere/gdino" in capsys.readouterr().out
     out = str(tmp_path / "out")

@@ -141,6 +141,28 @@ def test_output_of_another_config_is_refused(demo_build, copy_of):
         run_build(demo_config("filters.max_objects=1"), out, [], log=lambda *_: None)
 
 
+def test_a_config_recorded_before_a_key_was_added_resumes_and_a_changed_one_is_refused(demo_build, copy_of):
+    """An upgrade adds keys with defaults: the config.yaml of an older run lacks them and still names the same
+    config (it resumes, untouched); one whose recorded value differs from the current one is refused."""
+    import yaml
+    from configs.schema import ConfigError
+    out = copy_of(demo_build[0])
+    path = os.path.join(out, "config.yaml")
+    older = yaml.safe_load(open(path).read())
+    del older["masks"]["borrowed"]["donors"], older["masks"]["borrowed"]["max_donors_per_image"]
+    text = yaml.safe_dump(older, sort_keys=False)
+    open(path, "w").write(text)
+    before = {p: os.stat(p).st_mtime_ns for p in glob.glob(f"{out}/shards/*")}
+    lines = []
+    run_build(demo_config(), out, [], log=lines.append)
+    assert "0 to build" in lines[0] and open(path).read() == text
+    assert {p: os.stat(p).st_mtime_ns for p in glob.glob(f"{out}/shards/*")} == before
+    older["masks"]["borrowed"]["seed"] = 7
+    open(path, "w").write(yaml.safe_dump(older, sort_keys=False))
+    with pytest.raises(ConfigError, match="different config"):
+        run_build(demo_config(), out, [], log=lambda *_: None)
+
+
 def test_a_deleted_stats_file_rebuilds_that_shard_to_the_same_bytes(demo_build, copy_of):
     out = copy_of(demo_build[0])
     os.remove(os.path.join(out, "shards", "000001.stats.json"))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from configs.schema import Config
+from configs.schema import Config, ConfigError
 from transforms.core.geometry import bbox_xyxy
 from transforms.core.keys import key_seed, safe_key
 from transforms.core.masks import decode_segmentation
@@ -63,6 +63,11 @@ def plan_donors(shards: list[list[PlanEntry]], cfg: Config) -> list[list[PlanEnt
     if b.source != "objects" or b.donors != "annotations":
         return shards
     pool = donor_pool(shards)
+    usable = sum(e.rejected is None for shard in shards for e in shard)
+    if usable and not pool:
+        raise ConfigError(f"masks.borrowed.donors=annotations: none of the {usable} planned images has an annotated "
+                          f"object shape (polygons or RLE, with the image's size) to lend; set masks.borrowed.donors "
+                          f"to grounded_sam or sam to find them, or masks.borrowed.source to brush")
     owners = [p[0] for p in pool]
     for entry in (e for shard in shards for e in shard if e.rejected is None):
         pick = draw_donor(entry.key, owners, b.seed)

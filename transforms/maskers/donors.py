@@ -5,8 +5,8 @@ model has seen the images, so such a run looks at each shard twice inside the gr
 
 1. find: load -> the model masker (the ModelStep of ``masks.kind: grounded_sam | sam``, same settings) ->
    ``shapes_of``: one small ``Shapes`` per image: how many objects the model found and the share of the
-   frame they cover (the clean-background test), and the found shapes that pass ``filters.*`` as COCO RLE
-   (what it may lend). The image bytes end here; an image the pass drops keeps its Reject (``dropped``).
+   frame they cover (the clean-background test), and the largest ``masks.borrowed.max_donors_per_image``
+   found shapes that pass ``filters.*``, as COCO RLE (what it may lend). The image bytes end here; an image the pass drops keeps its Reject (``dropped``).
 2. pair: the ``Shapes`` of one shard, grouped by shard -> ``pair_shard``: each image draws a donor from the
    other images of its shard, seeded by its key (``borrowed.draw_donor``, the plan-time rule), and that
    pairing rides on its plan record (small, no image bytes: ``with_pairing``) into the ordinary chain,
@@ -35,7 +35,7 @@ MODEL_DONORS = {"grounded_sam": GROUNDED_SAM, "sam": SAM}   # masks.borrowed.don
 
 def shapes_of(rec: ImageRecord, proposals, cfg: Config) -> Shapes:
     """The model's masks of one loaded image -> its ``Shapes``: every mask the masker keeps counts for the
-    clean test; those that also pass ``filters.*`` may be lent. Masks a text-prompted masker rejects
+    clean test; the largest ``max_donors_per_image`` of those that also pass ``filters.*`` may be lent. Masks a text-prompted masker rejects
     (labels it was not asked for, empty masks) are not objects."""
     masker = MODEL_DONORS[cfg.masks.borrowed.donors]
     found = [c for out in masker.post(rec, proposals, cfg) if isinstance(out, ImageRecord) for c in out.candidates]
@@ -43,10 +43,12 @@ def shapes_of(rec: ImageRecord, proposals, cfg: Config) -> Shapes:
     for c in found:
         union |= c.mask
     h, w = rec.image.shape[:2]
+    b = cfg.masks.borrowed
+    lendable = sorted((c for c in found if check_candidate(c, cfg.filters) is None),
+                      key=lambda c: (-c.scores["pixels"], c.key))[: b.max_donors_per_image]
     donors = [{"ann_id": c.meta["source"]["ann_id"], "class_name": c.class_name, "segmentation": coco_rle(c.mask),
-               "height": h, "width": w, "masker": cfg.masks.borrowed.donors,
-               "models": list(c.meta.get("models", {}).get("masks", []))}
-              for c in found if check_candidate(c, cfg.filters) is None]
+               "height": h, "width": w, "masker": b.donors, "models": list(c.meta.get("models", {}).get("masks", []))}
+              for c in sorted(lendable, key=lambda c: c.key)]
     rec.candidates = []
     return Shapes(rec.key, rec.shard, len(found), round(float(union.mean()), 6), donors)
 

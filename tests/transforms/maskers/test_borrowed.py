@@ -126,3 +126,10 @@ def test_objects_named_without_a_shape_are_judged_by_their_count():
     assert "2 objects, 2 without a shape" in busy_background(rec, cfg)
     assert busy_background(rec, load_config(V2, [*SMALL, "masks.borrowed.max_objects=2"])) == ""
     assert busy_background(ImageRecord("k", 0, "", "1", image=rec.image), cfg) == ""
+
+
+def test_annotation_donors_from_a_source_without_shapes_stop_at_planning_naming_the_key(tmp_path):
+    cfg = load_config(V2, ["source.kind=folder", f"source.images={DEMO_DATA}/images", "source.name=f"])
+    with pytest.raises(ConfigError, match=r"masks\.borrowed\.donors=annotations: none of the 7 planned images"):
+        run_build(cfg, str(tmp_path / "out"), [], log=lambda *_: None)
+    assert not os.path.exists(tmp_path / "out")      # stopped before anything was written

@@ -43,6 +43,9 @@ def test_an_image_counts_every_found_mask_and_lends_those_that_pass_the_filters(
     assert donor["ann_id"] == "m000" and donor["masker"] == "sam" and (donor["height"], donor["width"]) == (40, 50)
     assert np.array_equal(decode_segmentation(donor["segmentation"], 40, 50), big)
     assert rec.candidates == []             # nothing of the image is kept for the second pass
+    two = _box((40, 50), 20, 40, 20, 50)      # 600 px: with one donor per image, the largest is lent
+    s = shapes_of(_record(), [MaskProposal(big), MaskProposal(two)], _cfg("masks.borrowed.max_donors_per_image=1"))
+    assert s.objects == 2 and [d["ann_id"] for d in s.donors] == ["m001"]
 
 
 def _shapes(key: str, n: int, shard: int = 0) -> Shapes:
@@ -122,5 +125,7 @@ def test_the_donor_pass_runs_only_for_model_donors_and_the_key_is_checked():
     assert donor_step(load_config(V2, ["masks.kind=brush", "masks.borrowed.donors=sam"])) is None
     with pytest.raises(ConfigError, match=r"masks\.borrowed\.donors"):
         load_config(V2, ["masks.borrowed.donors=dino"])
+    with pytest.raises(ConfigError, match=r"masks\.borrowed\.max_donors_per_image"):
+        _cfg("masks.borrowed.max_donors_per_image=0")
     with pytest.raises(ConfigError, match=r"masks\.grounding\.prompts"):
         load_config(V2, ["masks.borrowed.donors=grounded_sam", "masks.grounding.prompt_source=config"])
