@@ -5,6 +5,8 @@ transforms.core.stage.Stage; the chain and its order come from pipelines/chain.p
 """
 from __future__ import annotations
 
+import copy
+
 import apache_beam as beam
 
 from configs.schema import Config
@@ -13,9 +15,10 @@ from pipelines.plan import read_entries
 from pipelines.progress import CountFn
 from transforms.core.stage import Stage
 from transforms.formats import FORMATS
-from transforms.formats.shards import write_part, write_shard
+from transforms.core.fetch import is_http
+from transforms.formats.shards import kept_download_path, write_part, write_shard
 from transforms.maskers.donors import donor_step, dropped, pair_shard, with_pairing
-from transforms.sources.load import load_image
+from transforms.sources.load import KEPT, load_image
 
 
 def read_plan(shard: int, out: str):
@@ -43,15 +46,18 @@ def stage_threads(cfg: Config, stage: str) -> int:
 class BorrowShapes(beam.PTransform):
     """BrushData-v2's donor pass (transforms/maskers/donors.py) on plan records: load and run the model to
     get each image's ``Shapes``, pair them within each shard, and put each pairing on its plan record. Only
-    the small Shapes are grouped and only plan records are joined: no image bytes wait in the runner."""
+    the small Shapes are grouped and only plan records are joined: no image bytes wait in the runner. A
+    downloaded image is kept in a part file of its shard for the second pass (deleted at the commit)."""
 
-    def __init__(self, cfg: Config, handler):
+    def __init__(self, cfg: Config, handler, out: str):
         super().__init__()
-        self.cfg, self.handler = cfg, handler
+        self.cfg, self.handler, self.out = cfg, handler, out
 
     def expand(self, records):
-        cfg = self.cfg
-        loaded = records | Stage(f"{DONOR_STAGE}_load", load_image, cfg.image, threads=stage_threads(cfg, "load"))
+        cfg, out = self.cfg, self.out
+        def load_keeping(rec, c):   # a copy: the same plan record also goes to the join, and must stay small
+            return load_image(copy.deepcopy(rec), c, kept_download_path(out, rec.shard, rec.key))
+        loaded = records | Stage(f"{DONOR_STAGE}_load", load_keeping, cfg.image, threads=stage_threads(cfg, "load"))
         found = loaded.kept | Stage(DONOR_STAGE, donor_step(cfg), cfg, self.handler)
         failed = ((loaded.rejects, found.rejects) | "Dropped" >> beam.Flatten()
                   | "AsShapes" >> beam.Map(dropped))
@@ -60,7 +66,14 @@ class BorrowShapes(beam.PTransform):
                     | "Pair" >> beam.FlatMap(pair_shard, cfg))
         keyed = records | "KeyImage" >> beam.Map(lambda r: (r.key, r))
         return ({"rec": keyed, "pairing": pairings} | "Join" >> beam.CoGroupByKey()
-                | "WithPairing" >> beam.Map(with_pairing))
+                | "WithPairing" >> beam.Map(with_pairing) | "ReadKept" >> beam.Map(read_kept, out))
+
+
+def read_kept(rec, out: str):
+    """The second pass reads what the first downloaded (a URL is fetched once per build)."""
+    if is_http(rec.uri):
+        rec.meta[KEPT] = kept_download_path(out, rec.shard, rec.key)
+    return rec
 
 
 def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
@@ -70,7 +83,7 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
     rejects = []
     handlers = dict(model_handlers(cfg))
     if DONOR_STAGE in handlers:
-        pcoll = pcoll | "BorrowShapes" >> BorrowShapes(cfg, handlers[DONOR_STAGE])
+        pcoll = pcoll | "BorrowShapes" >> BorrowShapes(cfg, handlers[DONOR_STAGE], out)
     chain = stage_chain(cfg)
     for name, fn, section in chain:
         result = pcoll | Stage(name, fn, section, handlers.get(name), threads=stage_threads(cfg, name))

@@ -15,7 +15,7 @@ import webdataset as wds
 
 from configs.schema import load_config
 from helpers import DEMO_DATA, ROOT
-from pipelines import cli, verify
+from pipelines import build, cli, verify
 from pipelines.run import run_build
 from tiny_models import tiny_overrides
 from transforms.formats.brushdata import decode_brushnet_runs, union_mask
@@ -150,3 +150,32 @@ def test_the_laion_recipe_finds_its_donors_from_the_captions_classes(tiny, tmp_p
         assert meta["mask_from_class"] in captions[meta["mask_from_image"]]   # a class the donor's caption named
     # an image whose caption names no class has nothing to prompt Grounded-SAM with
     assert all((r["stage"], r["reason"]) in {("propose", "no_prompts"), ("propose", "no_donor")} for r in rejects)
+
+
+def test_a_url_is_downloaded_once_though_the_donor_pass_reads_it_too(tiny, web, tmp_path, monkeypatch):
+    """The first pass keeps each download in a part file of its shard; the second reads it; the shard's
+    commit deletes it. Every URL is fetched once, and the output equals that of a build whose second pass
+    downloads again."""
+    import pyarrow as pa
+    from web import NAMES
+    captions = ["a cat on a sofa", "a photo of a dog", "an apple and a cup", "a bowl on a table", "a dog and a cat",
+                "an empty street", "a red apple"]
+    urls = [web.url(f"/img/{n}?run=v2-once") for n in NAMES]
+    table = str(tmp_path / "urls.parquet")
+    pq.write_table(pa.table({"url": urls, "caption": captions[: len(urls)]}), table)
+    grounding = [s for s in tiny_overrides(tiny, masks="grounded_sam")
+                 if s.startswith("masks.grounding.") and "prompt_source" not in s]
+    sets = [f"source.annotations={table}", "source.shard_size=4", "image.size=64", "image.min_side=16",
+            "filters.min_pixels=16", "masks.borrowed.max_objects=100", "image.fetch.allow_private_addresses=true",
+            "image.fetch.retries=0", *grounding]
+    out = str(tmp_path / "out")
+    report = run_build(load_config(V2_LAION, sets), out, [], log=lambda *_: None)
+    assert [web.state.hits[u[len(web.base):]] for u in urls] == [1] * len(urls)
+    assert report["pairs"] > 0 and not glob.glob(f"{out}/shards/.*")     # no kept download left behind
+    # the same build with a second pass that does not read the kept files: each URL is fetched again, and
+    # the bytes are the same
+    monkeypatch.setattr(build, "read_kept", lambda rec, out: rec)
+    again = str(tmp_path / "again")
+    run_build(load_config(V2_LAION, sets), again, [], log=lambda *_: None)
+    assert [web.state.hits[u[len(web.base):]] for u in urls] == [3] * len(urls)
+    assert _files(again) == _files(out) and not glob.glob(f"{again}/shards/.*")

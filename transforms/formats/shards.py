@@ -49,6 +49,13 @@ def part_path(out: str, shard: int, key: str) -> str:
     return fileio.join(out, "shards", f"{fileio.TMP_PREFIX}{tag}-{shard_name(shard)}{PART_EXT}")
 
 
+def kept_download_path(out: str, shard: int, key: str) -> str:
+    """Where a first pass keeps the bytes it downloaded for image ``key`` (BrushData-v2's donor pass), so the
+    second reads them instead of downloading again: a part file of the shard, so the shard's commit (and a
+    rerun, after a kill) deletes it with the others."""
+    return part_path(out, shard, f"downloaded {key}")
+
+
 def write_part(out: str, sample: Sample) -> PartRef:
     """Write ``sample``'s tar member blocks to its part file; return the small record that stands for it."""
     blocks = member_blocks(sample.key, sample.members)

@@ -14,13 +14,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from configs.schema import ImageConfig
 from transforms.core import fileio
 from transforms.core.colour import to_srgb
-from transforms.core.fetch import read_uri
+from transforms.core.fetch import is_http, read_path, read_uri
 from transforms.core.geometry import apply_resize, out_size, resize_params
 from transforms.core.records import ImageRecord, Reject, StageError, reject
 from transforms.sources.mask_files import read_mask_files
 
 STAGE = "load"
 PLAN_STAGE = "read"   # the funnel row of what the source rejected while planning
+KEPT = "kept_download"   # ImageRecord.meta: where an earlier pass of this build kept the image's download
 # Pillow's own bomb check stays on for the whole process (the report opens rejected inputs too); ours runs
 # on the header before any pixel is decoded, so image.max_pixels above Pillow's hard limit (2 x
 # Image.MAX_IMAGE_PIXELS, ~179 Mpx) is capped there.
@@ -90,12 +91,32 @@ def decode_with_colour(data: bytes, cfg: ImageConfig) -> tuple[np.ndarray, dict 
     return np.ascontiguousarray(rgb), colour
 
 
-def load_image(rec: ImageRecord, cfg: ImageConfig) -> ImageRecord | Reject:
-    """Read ``rec.uri`` and fill ``rec.image`` (HxWx3 uint8 RGB, resized) and the resize parameters."""
+def read_image_bytes(rec: ImageRecord, cfg: ImageConfig, keep_at: str = "") -> bytes:
+    """The bytes of ``rec.uri``: http(s) through the bounded client, tar members, file://, paths. A download
+    an earlier pass kept (``meta['kept_download']``) is read from there instead, or fetched again if it is
+    gone; with ``keep_at``, a download is kept there for a later pass (a URL is fetched once per build)."""
+    kept = rec.meta.pop(KEPT, "")
+    if kept:
+        try:
+            return read_path(kept, cfg.fetch.max_bytes)
+        except Exception:  # noqa: BLE001 - removed (a shard's commit, a rerun's clean-up): download it again
+            pass
+    data = read_uri(rec.uri, cfg.fetch)
+    if keep_at and is_http(rec.uri):
+        try:
+            fileio.write_plain(keep_at, data)
+        except OSError:   # a full disk costs the later pass a second download, not this image
+            pass
+    return data
+
+
+def load_image(rec: ImageRecord, cfg: ImageConfig, keep_at: str = "") -> ImageRecord | Reject:
+    """Read ``rec.uri`` (``read_image_bytes``) and fill ``rec.image`` (HxWx3 uint8 RGB, resized) and the
+    resize parameters."""
     if rec.planned_reject is not None:
         return reject(rec, PLAN_STAGE, rec.planned_reject.reason, rec.planned_reject.detail)
     try:
-        data = read_uri(rec.uri, cfg.fetch)  # http(s) through the bounded client, tar members, file://, paths
+        data = read_image_bytes(rec, cfg, keep_at)
         rgb, colour = decode_with_colour(data, cfg)
     except StageError as e:
         return reject(rec, STAGE, e.reason, e.detail)
