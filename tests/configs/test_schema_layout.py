@@ -46,7 +46,8 @@ def test_every_model_section_names_its_place_in_the_config():
 IMPORTED = ("BrushConfig", "ClipConfig", "Config", "ConfigError", "DescribeConfig", "DiffusionConfig", "DinoConfig",
             "FetchConfig", "FilterConfig", "GroundingConfig", "ImageConfig", "InstructionsConfig", "LlmConfig",
             "ModelConfig", "PATH_KEYS", "PATH_WORDS", "QualityConfig", "RemovalConfig", "SamConfig",
-            "SourceConfig", "VlmConfig", "dump_yaml", "is_local_model", "load_config", "to_dict", "MODEL_KEYS",
+            "SourceConfig", "VlmConfig", "dump_yaml", "same_as_recorded", "is_local_model", "load_config", "to_dict",
+            "MODEL_KEYS",
             "OutputConfig", "MasksConfig", "FewShot", "PIPE_FEW_SHOT", "QUALITY_STAGES", "QUALITY_OPTIONAL",
             "DEVICE", "DTYPES", "HUB_ID", "ExemplarConfig", "BorrowConfig", "DiffEditConfig")
 
