@@ -13,9 +13,9 @@ from configs.schema import Config
 from pipelines.chain import DONOR_STAGE, model_handlers, stage_chain
 from pipelines.plan import read_entries
 from pipelines.progress import CountFn
+from transforms.core.fetch import is_http
 from transforms.core.stage import Stage
 from transforms.formats import FORMATS
-from transforms.core.fetch import is_http
 from transforms.formats.shards import kept_download_path, write_part, write_shard
 from transforms.maskers.donors import donor_step, dropped, pair_shard, with_pairing
 from transforms.sources.load import KEPT, load_image
@@ -55,6 +55,7 @@ class BorrowShapes(beam.PTransform):
 
     def expand(self, records):
         cfg, out = self.cfg, self.out
+
         def load_keeping(rec, c):   # a copy: the same plan record also goes to the join, and must stay small
             return load_image(copy.deepcopy(rec), c, kept_download_path(out, rec.shard, rec.key))
         loaded = records | Stage(f"{DONOR_STAGE}_load", load_keeping, cfg.image, threads=stage_threads(cfg, "load"))

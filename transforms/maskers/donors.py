@@ -6,7 +6,8 @@ model has seen the images, so such a run looks at each shard twice inside the gr
 1. find: load -> the model masker (the ModelStep of ``masks.kind: grounded_sam | sam``, same settings) ->
    ``shapes_of``: one small ``Shapes`` per image: how many objects the model found and the share of the
    frame they cover (the clean-background test), and the largest ``masks.borrowed.max_donors_per_image``
-   found shapes that pass ``filters.*``, as COCO RLE (what it may lend). The image bytes end here; an image the pass drops keeps its Reject (``dropped``).
+   found shapes that pass ``filters.*``, as COCO RLE (what it may lend). The image bytes end here (a
+   download is kept on disk for the second pass); an image the pass drops keeps its Reject (``dropped``).
 2. pair: the ``Shapes`` of one shard, grouped by shard -> ``pair_shard``: each image draws a donor from the
    other images of its shard, seeded by its key (``borrowed.draw_donor``, the plan-time rule), and that
    pairing rides on its plan record (small, no image bytes: ``with_pairing``) into the ordinary chain,
@@ -35,8 +36,8 @@ MODEL_DONORS = {"grounded_sam": GROUNDED_SAM, "sam": SAM}   # masks.borrowed.don
 
 def shapes_of(rec: ImageRecord, proposals, cfg: Config) -> Shapes:
     """The model's masks of one loaded image -> its ``Shapes``: every mask the masker keeps counts for the
-    clean test; the largest ``max_donors_per_image`` of those that also pass ``filters.*`` may be lent. Masks a text-prompted masker rejects
-    (labels it was not asked for, empty masks) are not objects."""
+    clean test; the largest ``max_donors_per_image`` of those that also pass ``filters.*`` may be lent.
+    Masks a text-prompted masker rejects (labels it was not asked for, empty masks) are not objects."""
     masker = MODEL_DONORS[cfg.masks.borrowed.donors]
     found = [c for out in masker.post(rec, proposals, cfg) if isinstance(out, ImageRecord) for c in out.candidates]
     union = np.zeros(rec.image.shape[:2], bool)
