@@ -5,10 +5,8 @@ models at fault, each with how to get it) otherwise.
 """
 from __future__ import annotations
 
-import os
-
-from configs.schema import PATH_KEYS, PATH_WORDS, Config, ConfigError, load_config
-from pipelines.storage import storage_options
+from configs.schema import Config, ConfigError, load_config
+from pipelines.storage import input_paths, reachable, storage_options
 
 
 def add_check(sub) -> None:
@@ -32,14 +30,17 @@ def check_report(cfg: Config) -> tuple[list[str], int]:
         rows = model_status(handlers)
     w_stage = max([9] + [len(r.stage) for r in rows])
     lines, problems = ["stages: " + " -> ".join(stages)], 0
-    for key in PATH_KEYS:
-        section, name = key.split(".")
-        path = getattr(getattr(cfg, section), name)
-        if not path or path in PATH_WORDS.get(key, ()):
-            continue  # not used by this source, or a built-in name
-        ok = "://" in path or os.path.exists(path)
-        problems += not ok
-        lines.append(f"{'input':<{w_stage}} {key:<26} {'found' if ok else 'missing':<11} {path}")
+    from transforms.core import fileio   # Beam's FileSystems: only when checking
+    paths = input_paths(cfg)
+    unreachable = reachable(paths)    # an object store's bucket, probed once (seconds)
+    for key, path in paths:
+        if key in unreachable:
+            status = "unreachable"
+        else:
+            status = "found" if fileio.present(path) else "missing"
+        problems += status != "found"
+        lines.append(f"{'input':<{w_stage}} {key:<26} {status:<11} {path}"
+                     + (f"\n{'':<{w_stage}}   -> {unreachable[key]}" if key in unreachable else ""))
     if not rows:
         return lines + ["models: none (the CPU default)"], problems
     from model_wrappers.registry import format_rows

@@ -78,7 +78,7 @@ def add_report(sub) -> None:
 
 
 def run_report(args, extra) -> None:
-    storage_options(extra, "report")
+    storage_options(extra, "report", [("OUTPUT", args.output)])
     from pipelines import lock
     from pipelines.outputs import output_format, require_output
     from pipelines.report import format_funnel, write_card, write_report
@@ -100,7 +100,7 @@ def add_preview(sub) -> None:
 
 
 def run_preview(args, extra) -> None:
-    storage_options(extra, "preview")
+    storage_options(extra, "preview", [("OUTPUT", args.output)])
     from pipelines.report import preview
     done = preview(args.output, args.n, args.png, args.html)
     print(f"preview: {done['pairs']} pairs -> {done['html']}" + (f" and {done['png']}" if done["png"] else ""))
@@ -120,7 +120,7 @@ def add_export(sub) -> None:
 
 
 def run_export(args, extra) -> None:
-    storage_options(extra, "export")
+    storage_options(extra, "export", [("OUTPUT", args.output), ("--to", args.to)])
     from pipelines.export import export_pipe
     from pipelines.outputs import require_output
     require_output(args.output)
@@ -141,7 +141,7 @@ def add_retune(sub) -> None:
 
 
 def run_retune(args, extra) -> None:
-    storage_options(extra, "retune")
+    storage_options(extra, "retune", [("OUTPUT", args.output)])
     from pipelines.outputs import require_output
     from pipelines.report import format_retune, parse_retune_sets, retune_funnel
     require_output(args.output)
@@ -160,7 +160,7 @@ def add_verify(sub) -> None:
 
 def run_verify(args, extra) -> int:
     """Exit 0 when every finished shard is intact (or was repaired), 1 when damage was found and left."""
-    storage_options(extra, "verify")
+    storage_options(extra, "verify", [("OUTPUT", args.output)])
     from pipelines.outputs import finished_shards, require_output
     from pipelines.verify import damaged, unfinish
     from tqdm import tqdm

@@ -24,6 +24,7 @@ from pipelines import lock, verify
 from pipelines.plan import (FOLDER as PLAN_FOLDER, compare, input_fingerprint, planned_shards, replace_plan,
                             write_inputs, write_plan, write_summary)
 from pipelines.progress import Progress
+from pipelines.storage import input_paths, require_reachable
 from pipelines.report import format_funnel, write_card, write_report
 from transforms.core import fileio
 from transforms.formats import FORMATS
@@ -152,6 +153,7 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     fileio.use_options(options)  # the driver reads inputs and writes the plan: s3:// needs the --s3_* flags
     stage_chain(cfg)  # registry names checked before any work
     require_models(cfg, log)
+    require_reachable([*input_paths(cfg), ("--output", out)])   # object stores answer (seconds, not minutes)
     shards, summary = plan_with_summary(cfg.source)   # reads the inputs only: a bad input stops here
     if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
         shards = PLANNERS[cfg.masks.kind](shards, cfg)

@@ -6,18 +6,21 @@ They take Beam's own flags, as ``build`` does: S3 (``--s3_endpoint_url``, ``--s3
 credentials not given as flags come from the standard environment (``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``GOOGLE_APPLICATION_CREDENTIALS``). The
 options are handed to this process's Beam FileSystems, which is how every s3:// and gs:// read reaches its
-store; ``build`` hands the same to its workers through the pipeline options.
+store; ``build`` hands the same to its workers through the pipeline options. An S3 path is probed once
+before any work, so a wrong endpoint, missing credentials or a missing bucket stop a command in seconds,
+named, instead of after Beam's minutes of retries.
 """
 from __future__ import annotations
 
-from configs.schema import ConfigError
+from configs.schema import PATH_KEYS, PATH_WORDS, Config, ConfigError
 
 FLAG_HINT = "--s3_endpoint_url, --s3_access_key_id, --s3_secret_access_key, --s3_region_name, --project"
 
 
-def storage_options(args: list[str], command: str):
+def storage_options(args: list[str], command: str, paths: list[tuple[str, str]] = ()):
     """Beam ``PipelineOptions`` from the storage flags in ``args``, handed to FileSystems; any other flag
-    is a user error naming it. Returns the options."""
+    is a user error naming it. The (name, path) ``paths`` the command will use must be reachable (a quick
+    probe of each S3 bucket, ``require_reachable``). Returns the options."""
     # Beam is imported here, not at the top: the CLI answers --help (and sets up logging) before Beam loads
     from apache_beam.options import pipeline_options as po
     parser = po._BeamArgumentParser(add_help=False, allow_abbrev=False)
@@ -30,4 +33,42 @@ def storage_options(args: list[str], command: str):
     from transforms.core import fileio
     options = po.PipelineOptions(list(args))
     fileio.use_options(options)   # FileSystems, and the S3 client of fileio.create_exclusive
+    require_reachable(list(paths))
     return options
+
+
+
+def input_paths(cfg: Config) -> list[tuple[str, str]]:
+    """(key, path) of each source key naming a file or folder (PATH_KEYS) that is set and not a built-in
+    name (``source.vocabulary: lvis``)."""
+    found = []
+    for key in PATH_KEYS:
+        section, name = key.split(".")
+        path = getattr(getattr(cfg, section), name)
+        if path and path not in PATH_WORDS.get(key, ()):
+            found.append((key, path))
+    return found
+
+
+def reachable(paths: list[tuple[str, str]]) -> dict[str, str]:
+    """{key: what keeps its store out of reach} for the (key, path) pairs on S3, one quick request per
+    bucket (transforms.core.fileio.s3_problem); other paths are not probed here."""
+    from transforms.core import fileio
+    problems, seen = {}, {}
+    for key, path in paths:
+        if isinstance(path, str) and path.startswith("s3://"):
+            bucket = path[len("s3://"):].split("/", 1)[0]
+            if bucket not in seen:
+                seen[bucket] = fileio.s3_problem(path)
+            if seen[bucket]:
+                problems[key] = seen[bucket]
+    return problems
+
+
+def require_reachable(paths: list[tuple[str, str]]) -> None:
+    """Stop (exit 2) naming each key whose object store cannot be reached, before any work."""
+    problems = reachable(paths)
+    if problems:
+        lines = "\n".join(f"  {key} {dict(paths)[key]}: {why}" for key, why in problems.items())
+        raise ConfigError(f"{len(problems)} path(s) cannot be reached:\n{lines}\ncheck the storage flags "
+                          f"({FLAG_HINT}) and the environment's credentials")

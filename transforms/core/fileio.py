@@ -65,13 +65,40 @@ def _share_s3_clients() -> _SharedS3Clients | None:
     return boto3_client.boto3
 
 
-def _s3_client():
+def _s3_options():
     from apache_beam.options.pipeline_options import PipelineOptions, S3Options
-    o = (_OPTIONS[0] if _OPTIONS else PipelineOptions([])).view_as(S3Options)
+    return (_OPTIONS[0] if _OPTIONS else PipelineOptions([])).view_as(S3Options)
+
+
+def _s3_client(**more):
+    o = _s3_options()
     return _share_s3_clients().client(
         service_name="s3", endpoint_url=o.s3_endpoint_url, region_name=o.s3_region_name,
         aws_access_key_id=o.s3_access_key_id, aws_secret_access_key=o.s3_secret_access_key,
-        aws_session_token=o.s3_session_token, verify=o.s3_verify)
+        aws_session_token=o.s3_session_token, verify=o.s3_verify, **more)
+
+
+def s3_problem(path: str) -> str | None:
+    """What keeps ``path`` (s3://bucket/...) out of reach, from one quick request (one attempt, 5 s to
+    connect): the endpoint does not answer, no credentials, no such bucket. None when the bucket answers,
+    or only refuses to be listed (reading its objects may still be allowed). Beam's own retries would take
+    minutes to say the same."""
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    bucket = path[len("s3://"):].split("/", 1)[0]
+    endpoint = _s3_options().s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "AWS's default endpoint"
+    quick = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=15)
+    try:
+        _s3_client(config=quick).head_bucket(Bucket=bucket)
+    except NoCredentialsError:
+        return ("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or pass "
+                "--s3_access_key_id and --s3_secret_access_key")
+    except ClientError as e:
+        status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return f"no bucket {bucket!r} at {endpoint}" if status == 404 else None
+    except BotoCoreError as e:   # connection refused, timeouts, a malformed endpoint
+        return f"the S3 endpoint {endpoint} does not answer ({type(e).__name__}: {e})"[:400]
+    return None
 
 
 def create_exclusive(path: str, data: bytes) -> bool:
@@ -111,6 +138,16 @@ def join(*parts: str) -> str:
 
 def exists(path: str) -> bool:
     return FileSystems.exists(path)
+
+
+def present(path: str) -> bool:
+    """True when ``path`` names something to read: a file or folder, a glob matching at least one file, or
+    on an object store a prefix with objects under it (stores have no folders)."""
+    if any(c in path for c in "*?["):
+        return bool(FileSystems.match([path], limits=[1])[0].metadata_list)
+    if FileSystems.exists(path):
+        return True
+    return "://" in path and bool(FileSystems.match([path.rstrip("/") + "/*"], limits=[1])[0].metadata_list)
 
 
 def read_bytes(path: str) -> bytes:
