@@ -19,7 +19,7 @@ LAZY = {
     ("pipelines.cli", "pipelines.export"), ("pipelines.check", "pipelines.chain"),
     ("pipelines.check", "model_wrappers.registry"), ("pipelines.chain", "model_wrappers.registry"),
     ("pipelines.cli", "pipelines.lock"), ("pipelines.cli", "pipelines.verify"),
-    ("pipelines.storage", "transforms.core.fileio"),
+    ("pipelines.storage", "transforms.core.fileio"), ("pipelines.check", "transforms.core.fileio"),
 }
 
 
