@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import posixpath
 import time
 from typing import Callable
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from configs.schema import Config, ConfigError, dump_yaml, same_as_recorded
@@ -89,10 +87,7 @@ def clear_stale_tmp(out: str, shards: list[int]) -> None:
     before the kill."""
     ours = {f"{k:06d}{ext}" for k in shards for ext in (".tar", ".parquet", ".stats.json", PART_EXT)}
     for sub in ("shards", "rejects"):
-        folder = fileio.join(out, sub)
-        stale = [fileio.join(folder, n) for n in fileio.list_names(folder, fileio.TMP_PREFIX + "*")
-                 if fileio.tmp_target(n) in ours]
-        fileio.delete(stale)
+        fileio.delete([path for path, target, _ in fileio.temporaries(fileio.join(out, sub)) if target in ours])
 
 
 # Final names whose writers (a whole build's report step, ``report``: both hold OUT/lock.json) leave a
@@ -110,13 +105,8 @@ def clear_writer_tmp(out: str, part: tuple[int, int] = (0, 1)) -> None:
         folders.append((out, lambda t: t in TOP_FILES))
     now = time.time()
     for folder, ours in folders:
-        stale = []
-        for m in FileSystems.match([fileio.join(fileio.glob_escape(folder), fileio.TMP_PREFIX + "*")])[0].metadata_list:
-            target = fileio.tmp_target(posixpath.basename(m.path.replace("\\", "/")))
-            old_enough = part[1] == 1 or now - (m.last_updated_in_seconds or now) > PLAN_TMP_AGE
-            if target and ours(target) and old_enough:
-                stale.append(m.path)
-        fileio.delete(stale)
+        fileio.delete([path for path, target, updated in fileio.temporaries(folder)
+                       if ours(target) and (part[1] == 1 or now - (updated or now) > PLAN_TMP_AGE)])
 
 
 LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner"}

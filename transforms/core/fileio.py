@@ -229,6 +229,17 @@ def tmp_target(name: str) -> str | None:
     return m.group(1) if m else None
 
 
+def temporaries(folder: str) -> list[tuple[str, str, float | None]]:
+    """(path, the final name it was written for, modified time or None) of each temporary file of ours in
+    ``folder`` (``tmp_target``); [] when the folder is absent."""
+    found = []
+    for m in FileSystems.match([FileSystems.join(glob_escape(folder), TMP_PREFIX + "*")])[0].metadata_list:
+        target = tmp_target(posixpath.basename(m.path.replace("\\", "/")))
+        if target:
+            found.append((m.path, target, m.last_updated_in_seconds))
+    return found
+
+
 def delete(paths: list[str]) -> None:
     """Delete these files. Beam's local filesystem matches each path as a glob before deleting, so local
     paths are escaped (an output folder may be called ``out[v2]``); object stores delete keys as given."""
