@@ -37,7 +37,6 @@ def storage_options(args: list[str], command: str, paths: list[tuple[str, str]] 
     return options
 
 
-
 def input_paths(cfg: Config) -> list[tuple[str, str]]:
     """(key, path) of each source key naming a file or folder (PATH_KEYS) that is set and not a built-in
     name (``source.vocabulary: lvis``)."""
