@@ -97,9 +97,10 @@ def pair_card(view: dict) -> str:
             f'<br><small>{escape(view["key"])}</small></figcaption></figure>')
 
 
-def summary(report: dict) -> str:
+def summary(report: dict, unit: str = "pairs") -> str:
+    """The page's first lines; ``unit`` is what the output format writes (its card's plural noun)."""
     text = (f"<p>{report['images_in']} images in, {report['images_rejected']} rejected; "
-            f"{report['candidates']} candidates; <b>{report['pairs']} pairs</b>; "
+            f"{report['candidates']} candidates; <b>{report['pairs']} {escape(unit)}</b>; "
             f"shards {report['shards_done']}/{report['shards_planned']} finished.</p>")
     if report.get("where"):
         text += (f"<p id='where'>source.where <code>{escape(report['where'])}</code> left out "
@@ -107,7 +108,8 @@ def summary(report: dict) -> str:
     if report["shards_missing"]:
         text += f"<p class='warn'>Shards not finished: {escape(str(report['shards_missing'][:20]))}</p>"
     if report["lost_images"]:
-        text += f"<p class='warn'>Images with no pair and no reject: {escape(str(report['lost_images'][:20]))}</p>"
+        text += (f"<p class='warn'>Images with no {escape(unit[:-1])} and no reject: "
+                 f"{escape(str(report['lost_images'][:20]))}</p>")
     return text
 
 
@@ -130,16 +132,17 @@ def page(title: str, body: str) -> str:
             f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>")
 
 
-def report_page(report: dict, views: list[dict], scores: str = "") -> str:
-    """``scores``: the histogram section (pipelines/report/histograms.py), left out when empty."""
-    cards = "".join(pair_card(v) for v in views) or "<p>No pairs yet.</p>"
+def report_page(report: dict, views: list[dict], scores: str = "", unit: str = "pairs") -> str:
+    """``scores``: the histogram section (pipelines/report/histograms.py), left out when empty; ``unit``:
+    what the output format writes ("pairs", "samples", ...)."""
+    cards = "".join(pair_card(v) for v in views) or f"<p>No {escape(unit)} yet.</p>"
     labels = views[0].get("labels", LABELS) if views else LABELS
     shows = escape(" · ".join(labels[n] for n in ("source", "target", "mask")))
-    return page("inpaint-pairs report", f"""{summary(report)}
+    return page("inpaint-pairs report", f"""{summary(report, unit)}
 <h2>Funnel</h2>{funnel_chart(report)}<h3>Stage by stage</h3>{funnel_table(report)}
 <h2>Rejects</h2>{reject_table(report)}<p><a href="rejects.html">Examples of every reject reason</a></p>
 {f'<h2>Scores</h2><div id="scores">{scores}</div>' if scores else ''}
-<h2>Sample pairs</h2><p><small>{len(views)} of {report['pairs']} pairs, spread over the shards.
+<h2>Gallery</h2><p><small>{len(views)} of {report['pairs']} {escape(unit)}, spread over the shards.
 Each: {shows}.</small></p><div id="gallery">{cards}</div>""")
 
 
@@ -150,7 +153,7 @@ def reject_card(row: dict, picture) -> str:
             f'<br>{escape(row["detail"] or "")}</small></figcaption></figure>')
 
 
-def rejects_page(report: dict, groups: list[tuple[tuple, int, list[tuple[dict, object]]]]) -> str:
+def rejects_page(report: dict, groups: list[tuple[tuple, int, list[tuple[dict, object]]]], unit: str = "pairs") -> str:
     """``groups``: ((level, stage, reason), count, [(reject row, picture or None)])."""
     sections = []
     for (lvl, st, reason), count, examples in groups:
@@ -158,5 +161,5 @@ def rejects_page(report: dict, groups: list[tuple[tuple, int, list[tuple[dict, o
         sections.append(f"<section id='{escape(anchor(lvl, st, reason))}'><h2>{escape(st)} / {escape(reason)} "
                         f"<small>{count} {lvl}{'s' if count != 1 else ''}, {len(examples)} shown</small></h2>"
                         f"{cards}</section>")
-    return page("inpaint-pairs rejects", f"{summary(report)}<p><a href='report.html'>back to the report</a></p>"
+    return page("inpaint-pairs rejects", f"{summary(report, unit)}<p><a href='report.html'>back to the report</a></p>"
                                          f"{''.join(sections) or '<p>No rejects.</p>'}")

@@ -23,15 +23,15 @@ def reject_groups(out: str, report: dict, per_reason: int) -> list[tuple]:
 def write_pages(out: str, report: dict, counts: list[tuple[int, int]], n: int = 32, per_reason: int = 6) -> None:
     """report.html (funnel + ``n`` sample pairs from shards spread over ``counts`` = (shard, pairs)) and
     rejects.html (``per_reason`` examples per reason)."""
-    view = outputs.output_format(out).view
-    views = [view(s) for s in gallery.sample_pairs(out, n, counts)]
+    fmt = outputs.output_format(out)
+    views = [fmt.view(s) for s in gallery.sample_pairs(out, n, counts)]
     dists = scores.distributions(scores.recorded(out), scores.thresholds(scores.read_config(out)))
     plans: dict = {}
     pictures = {(r["shard"], r["key"]): gallery.reject_picture(out, {**r, "level": "candidate"}, plans, side=96)
                 for r in histograms.strip_rows(dists)}
-    page = html.report_page(report, views, histograms.section(dists, pictures))
+    page = html.report_page(report, views, histograms.section(dists, pictures), fmt.card.unit)
     fileio.write_atomic(fileio.join(out, "report.html"), page.encode())
-    rejects = html.rejects_page(report, reject_groups(out, report, per_reason))
+    rejects = html.rejects_page(report, reject_groups(out, report, per_reason), fmt.card.unit)
     fileio.write_atomic(fileio.join(out, "rejects.html"), rejects.encode())
 
 
@@ -50,10 +50,10 @@ def preview(out: str, n: int = 64, png: str | None = None, html_path: str | None
     outputs.require_output(out)
     stats, missing = collect(out)
     report = build_report(stats, missing, read_summary(out))
-    view = outputs.output_format(out).view
-    views = [view(s) for s in gallery.sample_pairs(out, n, [(s["shard"], s["pairs"]) for s in stats])]
+    fmt = outputs.output_format(out)
+    views = [fmt.view(s) for s in gallery.sample_pairs(out, n, [(s["shard"], s["pairs"]) for s in stats])]
     page = html_path or fileio.join(out, "preview.html")
-    fileio.write_atomic(page, html.report_page(report, views).encode())
+    fileio.write_atomic(page, html.report_page(report, views, unit=fmt.card.unit).encode())
     if png:
         gallery.contact_sheet(views).save(png)
     return {"html": page, "png": png, "pairs": len(views)}

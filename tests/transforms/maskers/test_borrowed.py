@@ -102,6 +102,9 @@ def test_the_recipe_builds_every_image_once_with_the_origin_and_the_same_bytes_o
     assert "the objects annotated in it cover less than 0.6 of the frame" in card
     assert "among the whole run's annotated objects, scaled to cover 0.05 to 0.3 of the frame" in card
     assert "every mask kept for it" not in card and "`mask_from_masker`" not in card
+    page = open(f"{out}/report.html").read()       # the report counts what the format writes: samples
+    assert f"<b>{len(samples)} samples</b>" in page and f"of {len(samples)} samples, spread" in page
+    assert " pairs" not in page.split("<h2>Funnel</h2>")[0]
     run_build(load_config(V2, sets), again, ["--direct_num_workers=2"], log=lambda *_: None)
     for path in sorted(glob.glob(f"{out}/shards/*.tar")) + sorted(glob.glob(f"{out}/rejects/*.parquet")):
         assert open(path, "rb").read() == open(path.replace(out, again), "rb").read(), path
