@@ -193,8 +193,8 @@ def counts(facts: dict) -> str:
 def render_card(facts: dict, layout: dict) -> str:
     r, card = facts["report"], facts["format"].card
     head = yaml.safe_dump(header(facts, layout), sort_keys=False, allow_unicode=True)
-    summary = card.summary_for(facts["config"]).format(samples=r["pairs"], images=r["images_in"],
-                                  datasets=", ".join(md(d) for d in sorted(facts["counts"]["datasets"])) or "-")
+    datasets = ", ".join(md(d) for d in sorted(facts["counts"]["datasets"])) or "-"
+    summary = card.summary_for(facts["config"]).format(samples=r["pairs"], images=r["images_in"], datasets=datasets)
     return f"""---
 {head}---
 
