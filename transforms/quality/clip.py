@@ -123,8 +123,8 @@ def passing(scores: list[float], original: float, cfg: QualityConfig) -> list[in
 
 
 def removal_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candidate | Reject:
-    record_models(c.meta, "removal_score", cfg.clip.model)
     """Score every candidate; keep the passing one with the lowest score as ``c.source``."""
+    record_models(c.meta, "removal_score", cfg.clip.model)
     sims = [round(float(v), 6) for v in e.images @ e.texts[0]]
     scores, original = sims[:-1], _score(c, "removal_score_original", sims[-1])
     removal = c.meta.setdefault("removal", {})
