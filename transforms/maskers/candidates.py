@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model_wrappers.locate import record_models
 from model_wrappers.types import MaskProposal
 from transforms.core.geometry import bbox_xyxy
 from transforms.core.records import Candidate, ImageRecord, ObjectRef, Reject, object_key, reject, reject_object
@@ -50,10 +51,12 @@ def prompt_match(label: str, prompts: tuple[str, ...]) -> bool:
 
 
 def from_proposals(rec: ImageRecord, proposals: list[MaskProposal], unlabelled_class: str, masks_meta: dict,
-                   models: list[str], prompts: tuple[str, ...] | None = None) -> list[ImageRecord | Reject]:
+                   models: list[str], prompts: tuple[str, ...] | None = None,
+                   layout: str = "transformers") -> list[ImageRecord | Reject]:
     """A model masker's masks (HxW bool, output frame) -> the record with one candidate each, plus rejects.
-    ``masks_meta`` (the masker's kind and models) goes to ``meta['masks']``, ``models`` to
-    ``meta['models']['masks']``. With ``prompts`` (a text-prompted masker), a mask whose label matches none
+    ``masks_meta`` (the masker's kind and models) goes to ``meta['masks']``, ``models`` (stored as ``layout``:
+    transformers, diffusers, file) to ``meta['models']['masks']`` through ``record_models``, as every model
+    stage names its models. With ``prompts`` (a text-prompted masker), a mask whose label matches none
     of them is rejected (``unmatched_label``) instead of becoming a class."""
     if not proposals:
         return [reject(rec, STAGE, "no_masks")]
@@ -75,6 +78,6 @@ def from_proposals(rec: ImageRecord, proposals: list[MaskProposal], unlabelled_c
         c = make_candidate(rec, obj, p.mask, 1.0)
         c.meta["masks"] = {**masks_meta, "label": p.label,
                            "box_xyxy": [round(v, 2) for v in p.box_xyxy] if p.box_xyxy else None}
-        c.meta.setdefault("models", {})["masks"] = models
+        record_models(c.meta, "masks", *models, layout=layout)
         rec.candidates.append(c)
     return with_candidates(rec, out)

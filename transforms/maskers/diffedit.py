@@ -58,7 +58,7 @@ def diffedit_candidates(rec: ImageRecord, proposals: list[MaskProposal], cfg: Co
     named = {"kind": "diffedit", "model": d.model, "size": d.size, "noise_draws": d.noise_draws,
              "strength": d.strength, "clamp_ratio": d.clamp_ratio, "threshold": d.threshold,
              "seed": key_seed(rec.key, d.seed)}
-    out = from_proposals(rec, proposals, cfg.masks.unlabelled_class, named, [d.model])
+    out = from_proposals(rec, proposals, cfg.masks.unlabelled_class, named, [d.model], layout="diffusers")
     for c in rec.candidates:
         c.meta["masks"]["query"], c.meta["masks"]["reference"] = prompts(c.class_name, caption, d)
     return out

@@ -22,7 +22,8 @@ def sam_request(rec: ImageRecord, cfg: Config) -> tuple[ImageRecord, SegmentRequ
 
 def sam_candidates(rec: ImageRecord, proposals: list[MaskProposal], cfg: Config) -> list:
     model = cfg.masks.sam.model
-    return from_proposals(rec, proposals, cfg.masks.unlabelled_class, {"kind": "sam", "model": model}, [model])
+    return from_proposals(rec, proposals, cfg.masks.unlabelled_class, {"kind": "sam", "model": model}, [model],
+                          layout="file")
 
 
 SAM = ModelStep(sam_request, sam_candidates, "sam", attrgetter("masks.sam"))

@@ -74,3 +74,28 @@ def test_min_sam_iou_null_switches_filter_off():
     dropped = run(0.0)
     assert isinstance(dropped[0], Reject) and dropped[0].reason == "low_sam_iou"
     assert isinstance(run(None)[0], Candidate)
+
+
+def test_mask_models_are_named_as_every_stage_names_them(monkeypatch):
+    """A hub id the cache holds is recorded as owner/name@commit, as removal, describe and the rest record
+    theirs (model_wrappers/locate.py record_models); the layout the cache is asked for is the model's own."""
+    import model_wrappers.locate as locate
+    asked = []
+
+    def cached(m):
+        asked.append((m.ref, m.layout))
+        return locate.Location("cached", f"/hub/models--{m.ref.replace('/', '--')}/snapshots/c0ffee")
+
+    monkeypatch.setattr(locate, "_hub", cached)
+    locate.named.cache_clear()
+    try:
+        cfg = load_config(DEMO_CONFIG, ["masks.kind=grounded_sam", "masks.grounding.prompts=[cat, dog]",
+                                        "masks.grounding.model=IDEA-Research/grounding-dino-base",
+                                        "masks.grounding.sam_model=facebook/sam-vit-huge"])
+        [rec] = [o for o in grounded_candidates(_rec(), [_prop("cat", 2)], cfg) if isinstance(o, ImageRecord)]
+        assert rec.candidates[0].meta["models"] == {
+            "masks": ["IDEA-Research/grounding-dino-base@c0ffee", "facebook/sam-vit-huge@c0ffee"]}
+        assert asked == [("IDEA-Research/grounding-dino-base", "transformers"),
+                         ("facebook/sam-vit-huge", "transformers")]
+    finally:
+        locate.named.cache_clear()
