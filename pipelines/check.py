@@ -5,8 +5,8 @@ models at fault, each with how to get it) otherwise.
 """
 from __future__ import annotations
 
-from configs.schema import Config, ConfigError, load_config
-from pipelines.storage import input_paths, reachable, storage_options
+from configs.schema import Config, ConfigError, load_config, source_paths
+from pipelines.storage import reachable, storage_options
 
 
 def add_check(sub) -> None:
@@ -31,7 +31,7 @@ def check_report(cfg: Config) -> tuple[list[str], int]:
     w_stage = max([9] + [len(r.stage) for r in rows])
     lines, problems = ["stages: " + " -> ".join(stages)], 0
     from transforms.core import fileio   # Beam's FileSystems: only when checking
-    paths = input_paths(cfg)
+    paths = source_paths(cfg.source)
     unreachable = reachable(paths)    # an object store's bucket, probed once (seconds)
     for key, path in paths:
         if key in unreachable:

@@ -18,7 +18,7 @@ import os
 
 from apache_beam.io.filesystems import FileSystems
 
-from configs.schema import PATH_KEYS, PATH_WORDS, SourceConfig
+from configs.schema import SourceConfig, source_paths
 from transforms.core import fileio
 from transforms.core.records import PlanEntry
 from transforms.formats.shards import paths, shard_name
@@ -77,10 +77,7 @@ def input_fingerprint(cfg: SourceConfig) -> dict[str, dict]:
     """'source.key' -> {'path', 'files', 'bytes', 'modified'} for each source key naming files (a file or a
     glob; a folder's listing is part of the plan itself, so folders are left to the shard digests)."""
     found = {}
-    for key in PATH_KEYS:
-        path = getattr(cfg, key.split(".")[1])
-        if not path or path in PATH_WORDS.get(key, ()):
-            continue
+    for key, path in source_paths(cfg):
         pattern = bool(set("*?[{") & set(path))
         try:
             if not pattern and not (os.path.isfile(path) if "://" not in path else FileSystems.exists(path)):

@@ -15,14 +15,14 @@ from typing import Callable
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from configs.schema import Config, ConfigError, dump_yaml, same_as_recorded
+from configs.schema import Config, ConfigError, dump_yaml, same_as_recorded, source_paths
 from pipelines.build import build_pipeline
 from pipelines.chain import require_models, stage_chain
 from pipelines import lock, verify
 from pipelines.plan import (FOLDER as PLAN_FOLDER, compare, input_fingerprint, planned_shards, replace_plan,
                             write_inputs, write_plan, write_summary)
 from pipelines.progress import Progress
-from pipelines.storage import input_paths, require_reachable
+from pipelines.storage import require_reachable
 from pipelines.report import format_funnel, write_card, write_report
 from transforms.core import fileio
 from transforms.formats import FORMATS
@@ -143,7 +143,7 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     fileio.use_options(options)  # the driver reads inputs and writes the plan: s3:// needs the --s3_* flags
     stage_chain(cfg)  # registry names checked before any work
     require_models(cfg, log)
-    require_reachable([*input_paths(cfg), ("--output", out)])   # object stores answer (seconds, not minutes)
+    require_reachable([*source_paths(cfg.source), ("--output", out)])   # object stores answer (seconds, not minutes)
     shards, summary = plan_with_summary(cfg.source)   # reads the inputs only: a bad input stops here
     if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
         shards = PLANNERS[cfg.masks.kind](shards, cfg)

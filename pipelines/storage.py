@@ -12,7 +12,7 @@ named, instead of after Beam's minutes of retries.
 """
 from __future__ import annotations
 
-from configs.schema import PATH_KEYS, PATH_WORDS, Config, ConfigError
+from configs.schema import ConfigError
 
 FLAG_HINT = "--s3_endpoint_url, --s3_access_key_id, --s3_secret_access_key, --s3_region_name, --project"
 
@@ -35,18 +35,6 @@ def storage_options(args: list[str], command: str, paths: list[tuple[str, str]] 
     fileio.use_options(options)   # FileSystems, and the S3 client of fileio.create_exclusive
     require_reachable(list(paths))
     return options
-
-
-def input_paths(cfg: Config) -> list[tuple[str, str]]:
-    """(key, path) of each source key naming a file or folder (PATH_KEYS) that is set and not a built-in
-    name (``source.vocabulary: lvis``)."""
-    found = []
-    for key in PATH_KEYS:
-        section, name = key.split(".")
-        path = getattr(getattr(cfg, section), name)
-        if path and path not in PATH_WORDS.get(key, ()):
-            found.append((key, path))
-    return found
 
 
 def reachable(paths: list[tuple[str, str]]) -> dict[str, str]:

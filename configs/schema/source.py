@@ -46,3 +46,14 @@ class SourceConfig:
 
 PATH_KEYS = ("source.annotations", "source.images", "source.masks", "source.classes", "source.vocabulary")
 PATH_WORDS = {"source.vocabulary": ("lvis", "none")}   # values of a path key that name no file
+
+
+def source_paths(src: SourceConfig) -> list[tuple[str, str]]:
+    """(key, path) of each PATH_KEYS key the source sets to a file, folder or glob (left out: unset keys and
+    built-in names such as ``source.vocabulary: lvis``)."""
+    found = []
+    for key in PATH_KEYS:
+        path = getattr(src, key.split(".")[1])
+        if path and path not in PATH_WORDS.get(key, ()):
+            found.append((key, path))
+    return found

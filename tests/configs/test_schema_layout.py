@@ -47,7 +47,7 @@ IMPORTED = ("BrushConfig", "ClipConfig", "Config", "ConfigError", "DescribeConfi
             "FetchConfig", "FilterConfig", "GroundingConfig", "ImageConfig", "InstructionsConfig", "LlmConfig",
             "ModelConfig", "PATH_KEYS", "PATH_WORDS", "QualityConfig", "RemovalConfig", "SamConfig",
             "SourceConfig", "VlmConfig", "dump_yaml", "same_as_recorded", "is_local_model", "load_config", "to_dict",
-            "MODEL_KEYS",
+            "MODEL_KEYS", "source_paths",
             "OutputConfig", "MasksConfig", "FewShot", "PIPE_FEW_SHOT", "QUALITY_STAGES", "QUALITY_OPTIONAL",
             "DEVICE", "DTYPES", "HUB_ID", "ExemplarConfig", "BorrowConfig", "DiffEditConfig")
 
