@@ -5,6 +5,7 @@ ever carries a final name. Temporary names start with '.tmp-' and are the only f
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import posixpath
@@ -78,18 +79,23 @@ def _s3_client(**more):
         aws_session_token=o.s3_session_token, verify=o.s3_verify, **more)
 
 
+@functools.cache
+def _quick():
+    """botocore settings of the probe: one attempt, short timeouts (one object, so one shared client)."""
+    from botocore.config import Config
+    return Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=15)
+
+
 def s3_problem(path: str) -> str | None:
     """What keeps ``path`` (s3://bucket/...) out of reach, from one quick request (one attempt, 5 s to
     connect): the endpoint does not answer, no credentials, no such bucket. None when the bucket answers,
     or only refuses to be listed (reading its objects may still be allowed). Beam's own retries would take
     minutes to say the same."""
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
     bucket = path[len("s3://"):].split("/", 1)[0]
     endpoint = _s3_options().s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "AWS's default endpoint"
-    quick = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=15)
     try:
-        _s3_client(config=quick).head_bucket(Bucket=bucket)
+        _s3_client(config=_quick()).head_bucket(Bucket=bucket)
     except NoCredentialsError:
         return ("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or pass "
                 "--s3_access_key_id and --s3_secret_access_key")
