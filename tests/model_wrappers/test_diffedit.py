@@ -14,7 +14,7 @@ from configs.schema import ConfigError, load_config
 from faults.kit import assert_accounting
 from helpers import DEMO_CONFIG
 from model_wrappers.base import ModelLoadError
-from model_wrappers.diffedit import guidance_mask
+from model_wrappers.diffedit import NOISE_FLOOR, guidance_mask, noise_floor
 from model_wrappers.registry import build_handler
 from model_wrappers.types import DiffEditRequest
 from pipelines.run import run_build
@@ -39,6 +39,18 @@ def test_the_mask_is_where_the_two_predictions_differ():
     expected[REGION] = True
     assert np.array_equal(mask, expected) and mean > 0
     assert not guidance_mask(ref, ref, 3.0, 0.5)[0].any()       # same prompt twice: nothing differs
+
+
+def test_a_difference_at_float_noise_level_is_no_difference():
+    query, ref = _predictions()
+    scale = np.abs(ref).mean()
+    noisy = ref + np.random.default_rng(2).normal(scale=1e-6 * scale, size=ref.shape)   # float32 rounding's order
+    mask, difference = guidance_mask(noisy, ref, 3.0, 0.5)
+    assert not mask.any() and difference == 0.0
+    small = ref.copy()
+    small[:, :, REGION[0], REGION[1]] += 0.1 * scale    # a real difference, well above the floor
+    assert guidance_mask(small, ref, 3.0, 0.5)[0][REGION].all()
+    assert noise_floor(torch.float32) == NOISE_FLOOR < noise_floor(torch.float16) < noise_floor(torch.bfloat16)
 
 
 def test_averaging_over_draws_removes_what_one_draw_alone_shows():
