@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from PIL import Image
 
 # The grid vocabulary every output uses: metadata, the parquet sidecar, exports.
 LOCATIONS = (
@@ -57,16 +58,24 @@ def resize_params(h: int, w: int, cfg) -> tuple[float, tuple[int, int], tuple[in
     return scale, (rh, rw), ((rh - cfg.size) // 2, (rw - cfg.size) // 2)
 
 
+def enlarge(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
+    """HxWx3 (or HxW) uint8 -> the same enlarged to ``size_wh`` (w, h) by bicubic interpolation, with the
+    same bytes on every x86-64 CPU. Pillow's resampler is plain fixed-point C; OpenCV's INTER_CUBIC picks SIMD
+    kernels by CPU (AVX-512, AVX2 and its unoptimised path each give other bits), which made the CPU
+    default's pixels differ between machines."""
+    return np.asarray(Image.fromarray(image).resize(size_wh, Image.Resampling.BICUBIC))
+
+
 def apply_resize(a: np.ndarray, resized_hw: tuple[int, int], offset: tuple[int, int], out_hw: tuple[int, int],
                  nearest: bool = False) -> np.ndarray:
     """Resize ``a`` (image or uint8 mask) to ``resized_hw`` then crop ``out_hw`` at ``offset``."""
     h, w = a.shape[:2]
     if (h, w) != resized_hw:
-        if nearest:
-            interp = cv2.INTER_NEAREST
+        size = (resized_hw[1], resized_hw[0])
+        if nearest or resized_hw[0] < h:   # INTER_AREA and INTER_NEAREST give the same bits on every CPU
+            a = cv2.resize(a, size, interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
         else:
-            interp = cv2.INTER_AREA if resized_hw[0] < h else cv2.INTER_CUBIC
-        a = cv2.resize(a, (resized_hw[1], resized_hw[0]), interpolation=interp)
+            a = enlarge(a, size)
     y0, x0 = offset
     return a[y0: y0 + out_hw[0], x0: x0 + out_hw[1]]
 

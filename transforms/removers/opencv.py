@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from configs.schema import RemovalConfig
-from transforms.core.geometry import box_around, dilate
+from transforms.core.geometry import box_around, dilate, enlarge
 from transforms.core.records import Candidate
 
 STAGE = "remove"
@@ -30,7 +30,7 @@ def inpaint_region(image: np.ndarray, region: np.ndarray, cfg: RemovalConfig) ->
         small_hole = cv2.dilate(cv2.resize(hole, size, interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
         small = cv2.inpaint(cv2.resize(crop, size, interpolation=cv2.INTER_AREA), small_hole,
                             max(1, round(cfg.radius * scale)), _METHODS[cfg.method])
-        filled = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+        filled = enlarge(small, (w, h))
     else:
         filled = cv2.inpaint(crop, hole, cfg.radius, _METHODS[cfg.method])
     out = image.copy()
