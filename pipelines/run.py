@@ -90,6 +90,16 @@ def clear_stale_tmp(out: str, shards: list[int]) -> None:
         fileio.delete([path for path, target, _ in fileio.temporaries(fileio.join(out, sub)) if target in ours])
 
 
+def clear_after_failure(out: str, todo: list[int], log: Callable) -> None:
+    """After a run that stops on an error: delete the temporaries it made for the shards it was building
+    (part files, files in progress). Finished shards stay finished; a failing delete is a note, never a
+    second error over the first."""
+    try:
+        clear_stale_tmp(out, todo)
+    except Exception as e:  # noqa: BLE001 - the store went away too; the rerun clears them
+        log(f"note: could not remove this run's temporary files ({type(e).__name__}); the rerun removes them")
+
+
 # Final names whose writers (a whole build's report step, ``report``: both hold OUT/lock.json) leave a
 # temporary at the top of OUT when killed; slices never write them.
 TOP_FILES = ("report.json", "report.html", "rejects.html", "README.md")
@@ -169,10 +179,14 @@ def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable
         log(f"plan: source.where {summary['where']!r} left out {summary['where_left_out']} rows")
     if todo:
         started = time.time()
-        with Progress(sum(len(shards[k]) for k in todo), log):
-            for wave in waves(todo, options, cfg.source.shard_size, wave_images):
-                with beam.Pipeline(options=options) as p:
-                    build_pipeline(p, cfg, out, wave)
+        try:
+            with Progress(sum(len(shards[k]) for k in todo), log):
+                for wave in waves(todo, options, cfg.source.shard_size, wave_images):
+                    with beam.Pipeline(options=options) as p:
+                        build_pipeline(p, cfg, out, wave)
+        except BaseException:   # a full disk, a stage error, Ctrl-C, SIGTERM: leave none of our temporaries
+            clear_after_failure(out, todo, log)
+            raise
         log(f"built {len(todo)} shards in {time.time() - started:.1f}s")
     if part[1] > 1:
         log(f"slice {part[0]}/{part[1]} done; when every slice is, run: inpaint-pairs report {out}")
