@@ -31,6 +31,7 @@ from configs.schema import ConfigError, SourceConfig
 from pipelines import outputs, verify
 from pipelines.report.card import write_card
 from transforms.core.fileio import TMP_PREFIX, tmp_target
+from transforms.formats import OutputFormat
 from transforms.formats.pipe import PIPE
 from transforms.sources import DATASET_NAMES
 
@@ -193,15 +194,18 @@ def check_target(to: str) -> None:
             raise ConfigError(f"--to {to} already holds an export ({folder}); choose an empty folder")
 
 
-def _check_output(out: str) -> list[int]:
+def check_output(out: str, wanted: OutputFormat = PIPE, what: str = "PIPE-format pairs") -> list[int]:
+    """The finished, intact shards of ``out``, an output of format ``wanted`` (``what``: its samples, for the
+    message naming what to do with an output of another format)."""
     shards = outputs.finished_shards(out)
     if not shards:
         raise ConfigError(f"{out}: no finished shards to export (is it an inpaint-pairs output?)")
     verify.require_intact(out, shards)
     fmt = outputs.output_format(out)
-    if fmt is not PIPE:
-        raise ConfigError(f"{out} holds {fmt.name} samples: --format pipe exports PIPE-format pairs (output.format "
-                          f"pipe); read {fmt.name} shards directly (see the card, {out}/README.md)")
+    if fmt is not wanted:
+        other = "export it with --format pipe" if fmt is PIPE else f"read {fmt.name} shards directly"
+        raise ConfigError(f"{out} holds {fmt.name} samples: --format {wanted.name} exports {what} (output.format "
+                          f"{wanted.name}); {other} (see the card, {out}/README.md)")
     return shards
 
 
@@ -213,7 +217,7 @@ def export_pipe(out: str, to: str, with_masks: bool = False, test_fraction: floa
     least one); 0 for none. Returns {"splits": {name: {num_examples, num_bytes, files}}, "masks": {...} or
     None, "test_images": count}."""
     split_counts(test_fraction, test_count)
-    shards = _check_output(out)
+    shards = check_output(out)
     check_target(to)
     name = dataset_name(out, name)
     fraction = TEST_FRACTION if test_fraction is None and test_count is None else test_fraction
