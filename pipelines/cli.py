@@ -107,30 +107,53 @@ def run_preview(args, extra) -> None:
 
 
 def add_export(sub) -> None:
-    p = sub.add_parser("export", help="write an output as PIPE's parquet (HF datasets) with a dataset card")
+    p = sub.add_parser("export", help="write an output as PIPE's parquet (HF datasets) or in Paint by Example's "
+                                      "training layout, with a dataset card")
     p.add_argument("output", help="an output folder of build")
-    p.add_argument("--format", choices=["pipe"], default="pipe", help="PIPE's release schema (the only one)")
-    p.add_argument("--to", required=True, help="a new local folder for the parquet files and README.md")
-    p.add_argument("--with-masks", action="store_true", help="also write PIPE_Masks' table to TO/masks/")
+    p.add_argument("--format", choices=list(EXPORTS), default="pipe",
+                   help="pipe: PIPE's release schema (output.format pipe); paint_by_example: Paint by Example's "
+                        "images/ and bbox/ folders (output.format paint_by_example)")
+    p.add_argument("--to", required=True, help="a new local folder for the exported files and README.md")
+    p.add_argument("--with-masks", action="store_true", help="pipe: also write PIPE_Masks' table to TO/masks/")
     p.add_argument("--test-fraction", type=float, default=None,
                    help="share of source images in the test split (default 0.01, at least one image; 0: no test split)")
     p.add_argument("--test-images", type=int, default=None, help="or: this many source images in the test split")
     p.add_argument("--dataset-name", default=None,
-                   help="target_img_dataset (default: the source's proper name, COCO, LVIS, OpenImages or LAION)")
+                   help="pipe: target_img_dataset (default: the source's proper name, COCO, LVIS, OpenImages or LAION)")
 
 
 def run_export(args, extra) -> None:
     storage_options(extra, "export", [("OUTPUT", args.output), ("--to", args.to)])
-    from pipelines.export import export_pipe
     from pipelines.outputs import require_output
     require_output(args.output)
-    done = export_pipe(args.output, args.to, args.with_masks, args.test_fraction,
-                       test_count=args.test_images, name=args.dataset_name)
+    EXPORTS[args.format](args)
+    print(f"export: {args.to} (card: {os.path.join(args.to, 'README.md')})")
+
+
+def export_pipe(args) -> None:
+    from pipelines.export import export_pipe as export
+    done = export(args.output, args.to, args.with_masks, args.test_fraction,
+                  test_count=args.test_images, name=args.dataset_name)
     masks = {f"masks {s}": v for s, v in (done["masks"] or {}).items()}
     for name, split in {**done["splits"], **masks}.items():
         print(f"export: {name}: {split['num_examples']} rows in {len(split['files'])} file(s)")
     print(f"export: test split: {done['test_images']} whole source image(s)")
-    print(f"export: {args.to} (card: {os.path.join(args.to, 'README.md')})")
+
+
+def export_paint_by_example(args) -> None:
+    for flag, given in (("--with-masks", args.with_masks), ("--dataset-name", args.dataset_name is not None)):
+        if given:
+            raise ConfigError(f"{flag}: a PIPE export option; --format paint_by_example writes images and boxes "
+                              f"only, leave it out")
+    from pipelines.export_pbe import export_pbe
+    done = export_pbe(args.output, args.to, args.test_fraction, args.test_images)
+    for d, v in done["folders"].items():
+        print(f"export: {d}: {v['images']} images, {v['triplets']} boxes")
+    print(f"export: test split: {done['test_images']} whole source image(s), validation: "
+          f"{done['validation_images']}")
+
+
+EXPORTS = {"pipe": export_pipe, "paint_by_example": export_paint_by_example}   # --format -> its runner
 
 
 def add_retune(sub) -> None:
