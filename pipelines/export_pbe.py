@@ -175,7 +175,8 @@ LOADING = """Paint by Example's own training layout (Fantasy-Studio/Paint-by-Exa
 `validation`, `test`. A box file holds one line per object of its image, `x_min y_min x_max y_max` in pixels of
 that image (x_max, y_max exclusive); the loader picks one at random and makes the mask and the reference itself.
 `<stem>` is `<source name>-<image id>`. Validation ({validation} image(s)) and test ({test} image(s)) hold whole
-source images, none of them in train.
+source images, none of them in train. `load_dataset("DIR", drop_labels=True)` gives the images by split (the card's
+configs; without `drop_labels`, `datasets` adds each image's folder name as a `label`).
 
 The loader reads the box files under `dataset_dir` but the images from `dataset/open-images/images`,
 relative to the folder it runs in. In a checkout of Paint-by-Example:

@@ -247,7 +247,7 @@ def test_card_says_how_to_train_and_the_licences(exported, tmp_path):
     head = yaml.safe_load(text[4:].split("\n---\n", 1)[0])
     assert "cc0-1.0" in head["license"]
     assert "dataset/open-images" in text and "dataset_dir" in text and "main.py" in text
-    assert "Sources and licences" in text
+    assert "Sources and licences" in text and 'load_dataset("DIR", drop_labels=True)' in text
     datasets = pytest.importorskip("datasets")
     ds = datasets.load_dataset(to, drop_labels=True, cache_dir=str(tmp_path / "hf"))
     assert {s: len(v) for s, v in ds.items()} == {
