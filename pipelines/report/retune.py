@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from configs.errors import ConfigError
 from pipelines.report.funnel import build_report, collect
-from pipelines.report.scores import SCORED, passes, recorded, read_config, thresholds
+from pipelines.report.scores import SCORED, SWITCHABLE, passes, recorded, read_config, thresholds
 
 # keys a rebuild must apply: their effect is not a per-candidate test of a recorded score
 REBUILD_ONLY = {"filters.max_objects": "caps the survivors per image, largest first (depends on the others)",
@@ -31,10 +31,14 @@ def parse_sets(items: list[str]) -> tuple[dict[str, float], list[str]]:
         if not sep or key not in known:
             raise ConfigError(f"retune --set {item!r}: not a threshold retune can re-apply; it knows "
                               f"{', '.join(sorted(known))} (and names {', '.join(REBUILD_ONLY)} as rebuild-only)")
+        if raw.strip() in ("null", "~") and key in SWITCHABLE:
+            new[key] = None
+            continue
         try:
             new[key] = float(raw)
         except ValueError:
-            raise ConfigError(f"retune --set {key}: {raw!r} is not a number") from None
+            off = " or null (switches it off)" if key in SWITCHABLE else ""
+            raise ConfigError(f"retune --set {key}: {raw!r} is not a number{off}") from None
     return new, rebuild
 
 
@@ -49,8 +53,12 @@ def _fails(score: str, scores: dict, limits: dict, margin: float) -> bool:
 
 
 def _looser(stage: str, limits: dict, now: dict) -> bool:
-    return any(limits[k] < now[k] if d == "min" else limits[k] > now[k]
-               for _, s, _, keys in SCORED if s == stage for k, d in keys)
+    """Whether ``limits`` let through at ``stage`` something ``now`` dropped (None: switched off, keeps all)."""
+    def looser(new, old, direction):
+        if old is None or new is None:
+            return old is not None
+        return new < old if direction == "min" else new > old
+    return any(looser(limits[k], now[k], d) for _, s, _, keys in SCORED if s == stage for k, d in keys)
 
 
 def outcome(row: dict, stages: list[str], limits: dict, margin: float, now: dict) -> str:

@@ -32,16 +32,22 @@ SCORED = (
     ("dino_similarity", "importance_dino", None, [("quality.max_dino_similarity", "max")]),
 )
 _DEFAULTS = {"filters": FilterConfig(), "quality": QualityConfig()}
+# thresholds whose schema field takes null: switched off
+SWITCHABLE = {key for _, _, _, keys in SCORED for key, _ in keys
+              if "None" in str(next(f.type for f in dataclasses.fields(_DEFAULTS[key.split(".")[0]])
+                                    if f.name == key.split(".")[1]))}
 
 
-def thresholds(config: dict) -> dict[str, float]:
-    """'section.key' -> value for every threshold of SCORED: the config's value, else the schema default."""
+def thresholds(config: dict) -> dict[str, float | None]:
+    """'section.key' -> value for every threshold of SCORED: the config's value, else the schema default;
+    None for a threshold the config switched off (``null``)."""
     found = {}
     for _, _, _, keys in SCORED:
         for key, _ in keys:
             section, name = key.split(".")
             default = {f.name: getattr(_DEFAULTS[section], f.name) for f in dataclasses.fields(_DEFAULTS[section])}
-            found[key] = float(((config.get(section) or {}).get(name, default[name])))
+            value = (config.get(section) or {}).get(name, default[name])
+            found[key] = None if value is None else float(value)
     return found
 
 
@@ -68,8 +74,9 @@ def recorded(out: str) -> list[dict]:
     return rows
 
 
-def passes(value: float, limits: list[tuple[str, str]], values: dict[str, float]) -> bool:
-    return all(value >= values[k] if d == "min" else value <= values[k] for k, d in limits)
+def passes(value: float, limits: list[tuple[str, str]], values: dict[str, float | None]) -> bool:
+    """``value`` passes each of ``limits`` (a limit switched off, None, passes everything)."""
+    return all(values[k] is None or (value >= values[k] if d == "min" else value <= values[k]) for k, d in limits)
 
 
 def distributions(rows: list[dict], limits: dict[str, float], strip: int = 4) -> list[dict]:
@@ -84,7 +91,7 @@ def distributions(rows: list[dict], limits: dict[str, float], strip: int = 4) ->
             here = r["stage"] == stage and (reasons is None or r["reason"] in reasons)
             (dropped if here else kept).append((float(r["scores"][score]), r))
         if kept or dropped:
-            thresholds = [(k, d, limits[k]) for k, d in keys]
+            thresholds = [(k, d, limits[k]) for k, d in keys if limits[k] is not None]   # drawn: those on
             found.append({"score": score, "stage": stage, "kept": [v for v, _ in kept],
                           "dropped": [v for v, _ in dropped], "thresholds": thresholds,
                           "nearby": nearby([v for v, _ in kept + dropped], keys, limits),
@@ -112,6 +119,8 @@ def nearby(values: list[float], keys: list[tuple[str, str]], limits: dict[str, f
     table = []
     for key, _ in keys:
         t = limits[key]
+        if t is None:   # switched off: no threshold to move
+            continue
         step = abs(t) * 0.05 or (max(values) - min(values)) / 20 or 0.01
         for k in (-2, -1, 0, 1, 2):
             trial = dict(limits, **{key: round(t + k * step, 6)})
