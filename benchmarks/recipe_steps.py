@@ -1,13 +1,13 @@
-"""Benchmark: the per-element cost of issue 19's pure steps on the demo photos at 512 px (CPU).
+"""Benchmark: per-element cost of the Paint by Example, borrowed-mask and DiffEdit recipes' pure steps (CPU).
 
-    .venv/bin/python benchmarks/recipes_issue19.py [--repeat 5]
+    .venv/bin/python benchmarks/recipe_steps.py [--repeat 5]
 
-Times, with the pipeline's own functions: the Paint by Example encoder (irregular box mask, reference crop
-and augmentation, the three encodes) per object; BrushData-v2's donor planning for the whole plan and its
-masker (clean-background check, borrowed shape scaled and placed) per image; with model donors, what the
-runner holds per image between the two passes and the pairing of a 1,000-image shard; and DiffEdit's mask rule
-(guidance_mask) on 10 draws of 4x64x64 noise predictions, the size SD 1.5 gives at 512 px. The DiffEdit
-model itself is not timed: no Stable Diffusion weights are available here.
+Times, on the demo photos at 512 px with the pipeline's own functions: the Paint by Example encoder (irregular
+box mask, reference crop and augmentation, the three encodes) per object; BrushData-v2's donor planning for
+the whole plan and its masker (clean-background check, borrowed shape scaled and placed) per image; with model
+donors, what the runner holds per image between the two passes and the pairing of a 1,000-image shard; and
+DiffEdit's mask rule (guidance_mask) on 10 draws of 4x64x64 noise predictions, the size SD 1.5 gives at 512
+px. The DiffEdit model itself is not timed: no Stable Diffusion weights are available here.
 """
 from __future__ import annotations
 
