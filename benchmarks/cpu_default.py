@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/cpu_default.py [--images 2000]
 
 The loop calls the very functions the pipeline runs (stage_chain + write_shard), one image at a time.
-Prints the KiB per pair of the records grouped by shard (what CoGroupByKey carries: since issue 15 a small
+Prints the KiB per pair of the records grouped by shard (what CoGroupByKey carries: a small
 PartRef per pair, the bytes going to part files; rejects as they are), pairs/s for each
 and the ratios against the loop (targets: 1 worker >= 0.85x, 2 workers >= 1.6x).
 """

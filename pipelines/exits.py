@@ -1,4 +1,4 @@
-"""Every way a command stops ends as one message and an exit code, never a traceback (issue 18 item 8).
+"""Every way a command stops ends as one message and an exit code, never a traceback.
 
   130  Ctrl-C            "stopped; rerun the same command to resume"
   143  SIGTERM           the same (a scheduler's preemption, ``kill``)

@@ -65,7 +65,7 @@ def build_grounding_dino(folder: str) -> str:
     from transformers import (BertConfig, GroundingDinoConfig, GroundingDinoForObjectDetection,
                               GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
     torch.manual_seed(0)
-    # the demo set's class names are words it knows: a detected phrase then names its prompt (issue 14)
+    # the demo set's class names are words it knows: a detected phrase then names its prompt
     tok = _bert_tokenizer(extra=DEMO_CLASSES)
     backbone = SwinConfig(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1],
                           window_size=2, out_features=["stage2", "stage3", "stage4"])

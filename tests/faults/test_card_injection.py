@@ -1,4 +1,4 @@
-"""Markdown/HTML injection into the dataset card (issue 18 item 3): hostile class names and licences end
+"""Markdown/HTML injection into the dataset card: hostile class names and licences end
 as inert text in README.md -- rendered with a real Markdown renderer, they make no heading, link, image,
 tag or script -- and only http(s) URLs stay linkable."""
 from __future__ import annotations

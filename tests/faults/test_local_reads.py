@@ -1,4 +1,4 @@
-"""Local files through an untrusted table, and unbounded reads (issue 18 item 2): a URL table's file://
+"""Local files through an untrusted table, and unbounded reads: a URL table's file://
 rows, absolute paths and paths leaving its folder are rejects unless source.allow_local_files; every read
 is bounded by image.fetch.max_bytes and reads regular files only (a FIFO, /dev/zero, a folder are
 load/not_a_file, never a hang or a MemoryError)."""

@@ -1,4 +1,4 @@
-"""Glob characters, spaces and non-ASCII in the output path (issue 18 item 6): a build into ``out [v2]*?ü``
+"""Glob characters, spaces and non-ASCII in the output path: a build into ``out [v2]*?ü``
 counts its shards, and report, export and the loader find them (the folder is escaped before matching)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Requests to internal addresses (SSRF, issue 18 item 1): by default the fetcher never connects to a
+"""Requests to internal addresses (SSRF): by default the fetcher never connects to a
 loopback, private, link-local, unique-local, multicast or unspecified address -- not directly, not after a
 redirect, not after a DNS answer that changes between check and connect -- and the refused server sees no
 request at all. ``image.fetch.allow_private_addresses: true`` opts in (an internal mirror)."""

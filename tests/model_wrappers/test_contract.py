@@ -197,7 +197,7 @@ def test_a_missing_model_stops_with_the_key_the_path_and_the_fix(family, tiny, t
     assert "--set" in message
 
 
-# Issue 14: a request's answer does not depend on the batch it lands in (its companions, its place). Beam's
+# A request's answer does not depend on the batch it lands in (its companions, its place). Beam's
 # BatchElements groups whatever elements a bundle holds, and bundles differ between 1 worker, N processes and
 # N threads, so every family must give each request, bit for bit, the answer it gets alone. (Batched calls
 # failed this for diffusion, CLIP and BLIP captions with prefixes of other lengths: base.run_isolated.)

@@ -1,4 +1,4 @@
-"""A loaded model runs one predict at a time, whichever threads call it (issue 14)."""
+"""A loaded model runs one predict at a time, whichever threads call it."""
 import threading
 import time
 

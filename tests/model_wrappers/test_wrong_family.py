@@ -1,4 +1,4 @@
-"""Issue 14 item 3: a model of the wrong family or task is refused before any work, from its config alone
+"""A model of the wrong family or task is refused before any work, from its config alone
 (``inpaint-pairs check`` and the start of ``build``), with one line per model: the key, the path, what was
 found and what the stage needs. Tiny models saved in the standard layouts stand in for the real ones."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 14: the PIPE recipe with tiny models in every model stage writes the same bytes whatever the
+"""The PIPE recipe with tiny models in every model stage writes the same bytes whatever the
 execution: 1 worker, 2 processes sharing the models, 2 processes not sharing, 2 threads. Each loaded model
 runs one ``predict`` at a time (model_wrappers/base.py ``Serialized``), and each element runs in a call of its
 own (``run_isolated``), so the recipe's batch sizes (4) do not make results depend on where batches fall."""

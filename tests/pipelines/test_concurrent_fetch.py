@@ -1,4 +1,4 @@
-"""Issue 15: one worker keeps ``image.fetch.concurrency`` URLs in flight, and the shards it writes are the
+"""One worker keeps ``image.fetch.concurrency`` URLs in flight, and the shards it writes are the
 same bytes as a build that fetches one URL at a time (order and content do not depend on which request
 finished first); every reject reason survives."""
 from __future__ import annotations

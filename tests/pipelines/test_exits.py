@@ -1,4 +1,4 @@
-"""Every stop is one message with a code (issue 18 item 8, the parts built): Ctrl-C 130, SIGTERM 143, a
+"""Every stop is one message with a code: Ctrl-C 130, SIGTERM 143, a
 full disk 1 (path and free space), a read-only output 2 -- also when a runner wraps the OSError -- and a
 SIGTERM'd build resumes to the same result."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 18 items 4 and 5: one writer per output (a lease with an exclusive create), and a plan tied to its
+"""One writer per output (a lease with an exclusive create), and a plan tied to its
 inputs (a changed input is never built half old, half new; ``--replan`` rebuilds only what changed).
 
 Real processes where it matters: ``python -m pipelines.cli build`` subprocesses racing for one output, a
@@ -161,7 +161,7 @@ def _grown_coco(folder: str, extra: int) -> str:
 
 
 def test_inputs_that_changed_stop_a_rerun_and_replan_rebuilds_only_the_changed_shards(tmp_path):
-    """The issue's case: the annotation file gains images between a run and its rerun (same config text)."""
+    """A changed input: the annotation file gains images between a run and its rerun (same config text)."""
     ann = os.path.join(tmp_path, "instances.json")
     shutil.copy(os.path.join(DEMO_DATA, "instances.json"), ann)
     sets = [f"source.annotations={ann}", f"source.images={DEMO_DATA}/images", "source.shard_size=2"]

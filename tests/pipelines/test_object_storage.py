@@ -170,7 +170,7 @@ def test_check_looks_at_s3_inputs(s3, demo_input, capsys):
 
 
 def test_the_lease_on_s3_is_a_conditional_put_that_a_second_writer_cannot_take(s3, s3_output, capsys):
-    """Issue 18 item 5 on an object store: the S3-compatible server refuses the second If-None-Match put, so
+    """The lease on an object store: the S3-compatible server refuses the second If-None-Match put, so
     a report into an output whose lease is held stops naming the holder; once released, it runs."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -188,7 +188,7 @@ def test_the_lease_on_s3_is_a_conditional_put_that_a_second_writer_cannot_take(s
 
 
 def test_verify_finds_and_repairs_a_damaged_shard_on_s3(s3, s3_output, capsys):
-    """Issue 18 item 7 on an object store: a tar object cut short is named by verify, --repair removes the
+    """Verify on an object store: a tar object cut short is named by verify, --repair removes the
     shard's commit marker so a rerun rebuilds it."""
     bucket, _, prefix = s3_output[len("s3://"):].partition("/")
     tar = s3.objects(s3_output)["shards/000001.tar"]

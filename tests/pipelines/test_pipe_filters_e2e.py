@@ -103,7 +103,7 @@ def test_pipe_order_with_every_filter_scoring_then_dropping(sets, tmp_path):
 
 
 def test_every_model_is_named_per_stage_in_the_pairs_and_the_card(sets, tmp_path_factory, tmp_path):
-    """Issue 14 item 2: the CLIP scorer of each quality stage and DINOv2 are named beside removal, describe and
+    """The CLIP scorer of each quality stage and DINOv2 are named beside removal, describe and
     instructions (local paths as configured); the card lists them per stage, and its stages table shows
     each stage's own settings (diffusion settings for a diffusion remove stage, not OpenCV's)."""
     tiny = session_models(tmp_path_factory)

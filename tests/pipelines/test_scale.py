@@ -130,7 +130,7 @@ def test_portable_runner_with_two_pool_workers_gives_the_same_bytes(demo_build, 
 def test_pipe_recipe_on_tiny_models_through_the_portable_runner_to_s3_equals_the_local_runner(tiny, s3, tmp_path,
                                                                                             two_workers):
     """The PIPE recipe (tiny diffusion, VLM, LLM, CLIP quality stages) with two pool workers writing to the
-    S3-compatible server: the same shard bytes as the local runner writing to a folder (issue 14's fifth
+    S3-compatible server: the same shard bytes as the local runner writing to a folder (a fifth
     execution, beside tests/pipelines/test_concurrency_e2e.py's four)."""
     rng = np.random.default_rng(3)
     images = {f"{i}.jpg": rng.integers(0, 255, (72, 96, 3), dtype=np.uint8) for i in (1, 2)}
@@ -163,7 +163,7 @@ def test_local_runs_go_in_waves_of_shards_and_remote_runs_in_one():
 
 
 def test_by_default_a_run_of_20000_images_starts_its_workers_once():
-    """Issue 15: with only small records in the runner's memory, the default wave is 20,000 images, so the
+    """With only small records in the runner's memory, the default wave is 20,000 images, so the
     2,000-image benchmark (40 shards of 50) is one pipeline run, and a 1M-image local run is 50 of them."""
     from pipelines.run import WAVE_IMAGES, pipeline_options, waves
     options = pipeline_options(["--direct_num_workers=2"])

@@ -1,4 +1,4 @@
-"""Issue 18 items 7 and 8: damaged finished shards are found and named (sizes on resume, report and export;
+"""Damaged finished shards are found and named (sizes on resume, report and export;
 sha256 with ``verify``), ``verify --repair`` plus a rerun restores the same bytes, and every writer's
 temporaries that a killed run left are cleared by the next run, and only ours."""
 from __future__ import annotations
@@ -124,8 +124,9 @@ def test_an_export_killed_mid_file_is_rerun_into_the_same_folder(reference, tmp_
 
 
 def test_an_empty_url_table_is_exit_2_with_its_message_every_time(tmp_path):
-    """Issue 18 saw `terminate called without an active exception` (exit 134) after the message in 5 of 11
-    runs; here the recipe (Grounded-SAM named, so torch is imported by the model check) runs three times."""
+    """An empty URL table once ended in `terminate called without an active exception` (exit 134) after the
+    message in 5 of 11 runs; here the recipe (Grounded-SAM named, so torch is imported by the model check)
+    runs three times."""
     table = tmp_path / "empty.parquet"
     pq.write_table(pa.table({"url": pa.array([], pa.string()), "caption": pa.array([], pa.string())}), table)
     for i in range(3):

@@ -1,4 +1,4 @@
-"""ICC profiles (issue 18 item 9): an embedded profile is converted to sRGB on load -- checked against the
+"""ICC profiles: an embedded profile is converted to sRGB on load -- checked against the
 conversion computed by hand from the Adobe RGB specification -- and recorded in the pair's json; an image
 without a profile is taken as sRGB, byte for byte as before."""
 from __future__ import annotations

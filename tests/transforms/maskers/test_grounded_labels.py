@@ -1,4 +1,4 @@
-"""Grounded-SAM: a detected phrase that names none of the prompts is a reject, never a class (issue 14)."""
+"""Grounded-SAM: a detected phrase that names none of the prompts is a reject, never a class."""
 import numpy as np
 
 from configs.schema import FilterConfig, load_config
