@@ -21,11 +21,24 @@ from configs.schema import load_config
 from pipelines.chain import stage_chain
 from pipelines.run import run_build
 from transforms.formats.pipe import PIPE
-from transforms.core.records import PartRef
+from transforms.core.records import PartRef, Reject
 from transforms.core.tarfiles import member_blocks
 from transforms.formats.shards import part_path, write_shard
+from transforms.core.stage import run_stage
 from transforms.sources import plan_source
-from transforms.core.stage import run_chain
+
+
+def run_chain(rec, chain) -> tuple[list, list[Reject]]:
+    """One record through the (name, fn, cfg) pure stages of ``chain`` in a plain loop, each called as the
+    pipeline's DoFns call it (``run_stage``): (final records, rejects)."""
+    items, rejects = [rec], []
+    for name, fn, cfg in chain:
+        nxt = []
+        for item in items:
+            for out in run_stage(fn, item, cfg, name):
+                (rejects if isinstance(out, Reject) else nxt).append(out)
+        items = nxt
+    return items, rejects
 
 
 def bare_loop(cfg, out: str) -> tuple[int, int, float]:

@@ -72,18 +72,6 @@ def apply_post(post: Callable, rec: Any, prediction: Any, cfg: Any, stage: str) 
     return run_stage(lambda r, c: post(r, prediction, c), rec, cfg, stage)
 
 
-def run_chain(rec: Any, chain: list[tuple[str, Callable, Any]]) -> tuple[list, list[Reject]]:
-    """Run one record through (name, fn, cfg) pure stages in a plain loop: (final records, rejects)."""
-    items, rejects = [rec], []
-    for name, fn, cfg in chain:
-        nxt = []
-        for item in items:
-            for out in run_stage(fn, item, cfg, name):
-                (rejects if isinstance(out, Reject) else nxt).append(out)
-        items = nxt
-    return items, rejects
-
-
 def batch_rejects(failed: tuple, stage: str) -> list[Reject]:
     """One dead-letter row of RunInference, ``(batch of (record, request), (type, repr, traceback))``."""
     batch, (exc_type, exc_repr, _) = failed
