@@ -12,7 +12,7 @@ import re
 import yaml
 
 from pipelines.chain import SECTIONS
-from pipelines.report.scores import SCORED
+from transforms.quality import QUALITY
 
 TOP_CLASSES = 25
 _CC = re.compile(r"creativecommons\.org/licenses/([a-z-]+)/(\d\.\d)")
@@ -110,9 +110,7 @@ def _scalars(section: dict, prefix: str = "") -> list[str]:
     return [f"{prefix}{k}={v}" for k, v in section.items() if not isinstance(v, (dict, list))]
 
 
-# Settings a stage reads besides its thresholds (scores.SCORED) or its section's kind.
-ALSO_READS = {"clip_prefilter": ("class_prompt", "crop_margin"), "removal_score": ("removal_margin",),
-              "blend": ("dilate", "feather")}
+BLEND_READS = ("dilate", "feather")   # blend's settings in the removal section (a pure stage declares none)
 
 
 def stage_settings(stage: str, cfg: dict) -> str:
@@ -124,14 +122,14 @@ def stage_settings(stage: str, cfg: dict) -> str:
         return "-"
     section = cfg.get(sec) or {}
     if stage == "blend":
-        return ", ".join(f"{k}={section[k]}" for k in ALSO_READS[stage] if k in section)
-    if sec == "quality":
-        keys = [key.split(".", 1)[1] for _, at, _, limits in SCORED if at == stage for key, _ in limits]
-        keys += ALSO_READS.get(stage, ())
-        scorer = "dino" if stage == "importance_dino" else "clip"
+        return ", ".join(f"{k}={section[k]}" for k in BLEND_READS if k in section)
+    if stage in QUALITY:   # what the check declares: its thresholds, the settings it reads, its model
+        step = QUALITY[stage]
+        keys = [t.name for t in step.thresholds] + list(step.reads)
         found = [f"{k}={section[k]}" for k in keys if k in section]
-        model = (section.get(scorer) or {}).get("model")
-        return ", ".join(found + ([f"{scorer}.model={model}"] if model else [])) or "-"
+        scorer, _, leaf = step.model_key.split(".", 1)[1].rpartition(".")
+        model = (section.get(scorer) or {}).get(leaf)
+        return ", ".join(found + ([f"{scorer}.{leaf}={model}"] if model else [])) or "-"
     kind = section.get("kind")
     if isinstance(section.get(kind), dict):
         return ", ".join([f"kind={kind}"] + _scalars(section[kind], f"{kind}."))

@@ -15,22 +15,25 @@ import yaml
 from configs.schema import FilterConfig, QualityConfig
 from pipelines import outputs
 from transforms.core import fileio
+from transforms.maskers.filters import RULES as FILTER_RULES
+from transforms.quality import QUALITY
 
-# (score, stage, reasons that drop it at that stage or None = any, [(config key, 'min'|'max')])
-SCORED = (
-    ("sam_iou", "filter", ("low_sam_iou",), [("filters.min_sam_iou", "min")]),
-    ("crop_kept", "filter", ("cut_by_crop",), [("filters.min_crop_kept", "min")]),
-    ("pixels", "filter", ("too_few_pixels",), [("filters.min_pixels", "min")]),
-    ("area_ratio", "filter", ("area_too_small", "area_too_large"),
-     [("filters.min_area_ratio", "min"), ("filters.max_area_ratio", "max")]),
-    ("border_touch", "filter", ("touches_border",), [("filters.max_border_touch", "max")]),
-    ("component_share", "filter", ("fragmented",), [("filters.min_component_share", "min")]),
-    ("clip_class", "clip_prefilter", None, [("quality.min_class_similarity", "min")]),
-    ("consensus_std", "consensus", None, [("quality.max_consensus", "max")]),
-    ("removal_score", "removal_score", None, [("quality.max_removal_score", "max")]),
-    ("importance_similarity", "importance", None, [("quality.max_importance", "max")]),
-    ("dino_similarity", "importance_dino", None, [("quality.max_dino_similarity", "max")]),
-)
+def _scored() -> tuple:
+    """(score, stage, reasons that drop it at that stage or None = any, [(config key, 'min'|'max')]) per
+    scored stage, derived from the declarations: the filter stage's RULES (one row per score, its rules'
+    reasons together) and each quality check's thresholds, in the stage order."""
+    rows: dict[str, tuple] = {}
+    for rule in FILTER_RULES:
+        _, _, reasons, keys = rows.setdefault(rule.score, (rule.score, "filter", [], []))
+        reasons.append(rule.reason)
+        keys.append((rule.key, rule.direction))
+    found = [(score, stage, tuple(reasons), keys) for score, stage, reasons, keys in rows.values()]
+    for stage, step in QUALITY.items():   # a model check may also drop for other reasons: any counts
+        found += [(t.score, stage, None, [(t.key, t.direction)]) for t in step.thresholds]
+    return tuple(found)
+
+
+SCORED = _scored()
 _DEFAULTS = {"filters": FilterConfig(), "quality": QualityConfig()}
 # thresholds whose schema field takes null: switched off
 SWITCHABLE = {key for _, _, _, keys in SCORED for key, _ in keys

@@ -31,14 +31,53 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Threshold:
+    """One test of a recorded score against one config value, declared once by the stage that runs it: a
+    candidate is kept when ``Candidate.scores[score]`` is at least (``direction`` 'min') or at most ('max')
+    the value at ``key`` ('section.name'), else it is the reject ``reason``. A value of None (the schema lets
+    some keys take null) switches the test off. The report's histograms and strips, ``retune`` and the card
+    read these declarations."""
+    score: str
+    key: str
+    direction: str
+    reason: str
+
+    def __post_init__(self):
+        if self.direction not in ("min", "max") or self.key.count(".") != 1:
+            raise ValueError(f"Threshold {self.score}: direction min|max and a 'section.name' key, got "
+                             f"{self.direction!r}, {self.key!r}")
+
+    @property
+    def name(self) -> str:
+        """The key's name inside its section ('min_pixels' of 'filters.min_pixels')."""
+        return self.key.split(".", 1)[1]
+
+    def limit(self, section: Any) -> float | None:
+        """The value this test compares against, from the stage's config section."""
+        return getattr(section, self.name)
+
+    def passes(self, value: float, limit: float | None) -> bool:
+        return limit is None or (value >= limit if self.direction == "min" else value <= limit)
+
+    def detail(self, value: float, limit: float | None) -> str:
+        """The reject's detail: 'consensus_std=0.2 > max_consensus=0.15'."""
+        return f"{self.score}={value} {'<' if self.direction == 'min' else '>'} {self.name}={limit}"
+
+
+@dataclass(frozen=True)
 class ModelStep:
     """A model stage's registry entry: ``pre`` and ``post`` as above; ``family`` is a
     model_wrappers.registry.HANDLERS key; ``section`` maps the stage's cfg to the model's config section.
+    A check declares what it tests (``thresholds``), the other settings of its section it reads (``reads``)
+    and the key of its model (``model_key``, e.g. 'quality.clip.model'), for the report, retune and the card.
     A pure stage's registry entry is just its function."""
     pre: Callable[[Any, Any], Any]
     post: Callable[[Any, Any, Any], Any]
     family: str
     section: Callable[[Any], Any]
+    thresholds: tuple[Threshold, ...] = ()
+    reads: tuple[str, ...] = ()
+    model_key: str = ""
 
 
 def error_reject(rec: Any, stage: str, e: Exception) -> Reject:

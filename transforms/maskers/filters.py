@@ -1,7 +1,9 @@
 """Filter stage: score each candidate's mask, keep it or give the rule that dropped it.
 
 This is where one image becomes its candidates. Rules (all in ``filters.*`` of the config) run in the
-order of RULES; the first that fails names the reject reason. Survivors are capped at
+order of RULES; the first that fails names the reject reason. A new rule is one ``Threshold`` line in RULES
+(its score computed in ``mask_scores`` or by the masker) and its key in the filters config section: the
+report, ``retune`` and the card read RULES. Survivors are capped at
 ``filters.max_objects`` per image, largest first.
 """
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 
 from configs.schema import FilterConfig
 from transforms.core.records import Candidate, ImageRecord, Reject, reject
+from transforms.core.stage import Threshold
 
 STAGE = "filter"
 _CROSS = np.ones((3, 3), np.uint8)
@@ -35,24 +38,30 @@ def mask_scores(mask: np.ndarray) -> dict[str, float]:
     }
 
 
-RULES = (  # (reason, score, test that passes); order = precedence of reasons
-    ("low_sam_iou", "sam_iou", lambda v, f: f.min_sam_iou is None or v >= f.min_sam_iou),  # None = off
-    ("cut_by_crop", "crop_kept", lambda v, f: v >= f.min_crop_kept),
-    ("too_few_pixels", "pixels", lambda v, f: v >= f.min_pixels),
-    ("area_too_small", "area_ratio", lambda v, f: v >= f.min_area_ratio),
-    ("area_too_large", "area_ratio", lambda v, f: v <= f.max_area_ratio),
-    ("touches_border", "border_touch", lambda v, f: v <= f.max_border_touch),
-    ("fragmented", "component_share", lambda v, f: v >= f.min_component_share),
+RULES = (  # order = precedence of reasons; a rule whose score a candidate lacks is not applied
+    Threshold("sam_iou", "filters.min_sam_iou", "min", "low_sam_iou"),
+    Threshold("crop_kept", "filters.min_crop_kept", "min", "cut_by_crop"),
+    Threshold("pixels", "filters.min_pixels", "min", "too_few_pixels"),
+    Threshold("area_ratio", "filters.min_area_ratio", "min", "area_too_small"),
+    Threshold("area_ratio", "filters.max_area_ratio", "max", "area_too_large"),
+    Threshold("border_touch", "filters.max_border_touch", "max", "touches_border"),
+    Threshold("component_share", "filters.min_component_share", "min", "fragmented"),
 )
+
+
+def failing_rule(c: Candidate, cfg: FilterConfig) -> Threshold | None:
+    """Score ``c`` in place; return the first rule it fails, or None to keep it."""
+    c.scores.update(mask_scores(c.mask))
+    for rule in RULES:
+        if rule.score in c.scores and not rule.passes(c.scores[rule.score], rule.limit(cfg)):
+            return rule
+    return None
 
 
 def check_candidate(c: Candidate, cfg: FilterConfig) -> str | None:
     """Score ``c`` in place; return the failing rule's reason, or None to keep it."""
-    c.scores.update(mask_scores(c.mask))
-    for reason, score, passes in RULES:
-        if score in c.scores and not passes(c.scores[score], cfg):
-            return reason
-    return None
+    rule = failing_rule(c, cfg)
+    return rule.reason if rule else None
 
 
 def filter_candidates(rec: ImageRecord, cfg: FilterConfig) -> list[Candidate | Reject]:
@@ -60,12 +69,11 @@ def filter_candidates(rec: ImageRecord, cfg: FilterConfig) -> list[Candidate | R
     out: list = []
     kept = []
     for c in rec.candidates:
-        reason = check_candidate(c, cfg)
-        if reason is None:
+        rule = failing_rule(c, cfg)
+        if rule is None:
             kept.append(c)
         else:
-            rule = next(r for r in RULES if r[0] == reason)
-            out.append(reject(c, STAGE, reason, f"{rule[1]}={c.scores[rule[1]]}"))
+            out.append(reject(c, STAGE, rule.reason, f"{rule.score}={c.scores[rule.score]}"))
     kept.sort(key=lambda c: (-c.scores["pixels"], c.key))
     if cfg.max_objects and len(kept) > cfg.max_objects:
         out += [reject(c, STAGE, "over_max_objects", f"max_objects={cfg.max_objects}")

@@ -28,7 +28,7 @@ from model_wrappers.locate import record_models
 from model_wrappers.types import Embeddings, EmbedRequest
 from transforms.core.geometry import box_around, dilate
 from transforms.core.records import Candidate, Reject, reject
-from transforms.core.stage import ModelStep
+from transforms.core.stage import ModelStep, Threshold
 from transforms.core.text import class_words
 
 
@@ -78,6 +78,19 @@ def _score(c: Candidate, name: str, value: float) -> float:
     return c.scores[name]
 
 
+def tested(c: Candidate, check: Threshold, value: float, stage: str, cfg: QualityConfig) -> Candidate | Reject:
+    """``c`` when ``value`` passes ``check`` under ``cfg``, else its reject at ``stage``."""
+    limit = check.limit(cfg)
+    return c if check.passes(value, limit) else reject(c, stage, check.reason, check.detail(value, limit))
+
+
+PREFILTER = Threshold("clip_class", "quality.min_class_similarity", "min", "low_class_similarity")
+CONSENSUS = Threshold("consensus_std", "quality.max_consensus", "max", "inconsistent_candidates")
+# kept also when the object's score fell by more than quality.removal_margin (``passing``)
+REMOVAL = Threshold("removal_score", "quality.max_removal_score", "max", "object_still_visible")
+IMPORTANCE = Threshold("importance_similarity", "quality.max_importance", "max", "unimportant")
+
+
 # ---- clip_prefilter ---------------------------------------------------------------------------------------
 def prefilter_request(c: Candidate, cfg: QualityConfig) -> tuple[Candidate, EmbedRequest]:
     text = cfg.class_prompt.format(**class_words(c.class_name))
@@ -86,11 +99,7 @@ def prefilter_request(c: Candidate, cfg: QualityConfig) -> tuple[Candidate, Embe
 
 def prefilter_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candidate | Reject:
     record_models(c.meta, "clip_prefilter", cfg.clip.model)
-    s = _score(c, "clip_class", e.images[0] @ e.texts[0])
-    if s < cfg.min_class_similarity:
-        return reject(c, "clip_prefilter", "low_class_similarity",
-                      f"clip_class={s} < min_class_similarity={cfg.min_class_similarity}")
-    return c
+    return tested(c, PREFILTER, _score(c, "clip_class", e.images[0] @ e.texts[0]), "clip_prefilter", cfg)
 
 
 # ---- consensus --------------------------------------------------------------------------------------------
@@ -101,11 +110,7 @@ def consensus_request(c: Candidate, cfg: QualityConfig) -> tuple[Candidate, Embe
 
 def consensus_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candidate | Reject:
     record_models(c.meta, "consensus", cfg.clip.model)
-    s = _score(c, "consensus_std", total_std(e.images))
-    if s > cfg.max_consensus:
-        return reject(c, "consensus", "inconsistent_candidates",
-                      f"consensus_std={s} > max_consensus={cfg.max_consensus}")
-    return c
+    return tested(c, CONSENSUS, _score(c, "consensus_std", total_std(e.images)), "consensus", cfg)
 
 
 # ---- removal_score ----------------------------------------------------------------------------------------
@@ -132,7 +137,7 @@ def removal_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candidate 
     ok = passing(scores, original, cfg)
     if not ok:
         c.candidates = []
-        return reject(c, "removal_score", "object_still_visible",
+        return reject(c, "removal_score", REMOVAL.reason,
                       f"removal_score={min(scores)} > max_removal_score={cfg.max_removal_score}, "
                       f"original={original}, margin={cfg.removal_margin}")
     best = min(ok, key=lambda i: (scores[i], i))
@@ -154,25 +159,25 @@ def importance_request(c: Candidate, cfg: QualityConfig) -> tuple[Candidate, Emb
     return c, EmbedRequest(images=[c.source, c.image], texts=[])
 
 
-def too_similar(c: Candidate, e: Embeddings, stage: str, score: str, limit_key: str,
-                 limit: float) -> Candidate | Reject:
-    """Cosine of whole source and whole target into ``c.scores[score]``; above ``limit``: 'unimportant'."""
-    s = _score(c, score, e.images[0] @ e.images[1])
+def too_similar(c: Candidate, e: Embeddings, stage: str, check: Threshold, cfg: QualityConfig) -> Candidate | Reject:
+    """Cosine of whole source and whole target into ``c.scores[check.score]``, tested by ``check``."""
+    s = _score(c, check.score, e.images[0] @ e.images[1])
     c.candidates = []
-    if s > limit:
-        return reject(c, stage, "unimportant", f"{score}={s} > {limit_key}={limit}")
-    return c
+    return tested(c, check, s, stage, cfg)
 
 
 def importance_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candidate | Reject:
     record_models(c.meta, "importance", cfg.clip.model)
-    return too_similar(c, e, "importance", "importance_similarity", "max_importance", cfg.max_importance)
+    return too_similar(c, e, "importance", IMPORTANCE, cfg)
 
 
 _CLIP = attrgetter("clip")
 CLIP_STAGES = {  # stage name -> ModelStep, in PIPE's order
-    "clip_prefilter": ModelStep(prefilter_request, prefilter_check, "clip", _CLIP),
-    "consensus": ModelStep(consensus_request, consensus_check, "clip", _CLIP),
-    "removal_score": ModelStep(removal_request, removal_check, "clip", _CLIP),
-    "importance": ModelStep(importance_request, importance_check, "clip", _CLIP),
+    "clip_prefilter": ModelStep(prefilter_request, prefilter_check, "clip", _CLIP, (PREFILTER,),
+                                ("class_prompt", "crop_margin"), "quality.clip.model"),
+    "consensus": ModelStep(consensus_request, consensus_check, "clip", _CLIP, (CONSENSUS,), (), "quality.clip.model"),
+    "removal_score": ModelStep(removal_request, removal_check, "clip", _CLIP, (REMOVAL,), ("removal_margin",),
+                               "quality.clip.model"),
+    "importance": ModelStep(importance_request, importance_check, "clip", _CLIP, (IMPORTANCE,), (),
+                            "quality.clip.model"),
 }

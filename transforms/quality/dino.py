@@ -11,13 +11,15 @@ from configs.schema import QualityConfig
 from model_wrappers.locate import record_models
 from model_wrappers.types import Embeddings
 from transforms.core.records import Candidate, Reject
-from transforms.core.stage import ModelStep
+from transforms.core.stage import ModelStep, Threshold
 from transforms.quality.clip import importance_request, too_similar
 
 
 def dino_importance_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candidate | Reject:
     record_models(c.meta, "importance_dino", cfg.dino.model)
-    return too_similar(c, e, "importance_dino", "dino_similarity", "max_dino_similarity", cfg.max_dino_similarity)
+    return too_similar(c, e, "importance_dino", DINO, cfg)
 
 
-IMPORTANCE_DINO = ModelStep(importance_request, dino_importance_check, "dino", attrgetter("dino"))
+DINO = Threshold("dino_similarity", "quality.max_dino_similarity", "max", "unimportant")
+IMPORTANCE_DINO = ModelStep(importance_request, dino_importance_check, "dino", attrgetter("dino"), (DINO,), (),
+                            "quality.dino.model")
