@@ -19,12 +19,10 @@ Tail = Callable[[Chain, Any], Chain]         # (the chain up to the instructions
 
 @dataclass(frozen=True)
 class Member:
-    """One tar member of every sample: ``name`` after ``KEY.`` (``{ext}`` is output.image_format), the
-    ``datasets`` feature it is read as ('image', 'string', 'binary', or 'json': the sample's own json), and
-    what it holds."""
+    """One tar member of every sample: ``name`` after ``KEY.`` (``{ext}`` is output.image_format) and the
+    ``datasets`` feature it is read as ('image', 'string', 'binary', or 'json': the sample's own json)."""
     name: str
     feature: str
-    about: str
 
     def resolved(self, ext: str) -> str:
         return self.name.format(ext=ext)

@@ -202,12 +202,8 @@ def summary(cfg: dict) -> str:
 
 BRUSHDATA = OutputFormat(
     name="brushdata", tail=brushdata_tail, schema=SCHEMA,
-    members=(Member("image", "binary", "the photo (jpg/png bytes)"),
-             Member("caption", "binary", "the caption, UTF-8"),
-             Member("height", "binary", "the image height, ASCII digits"),
-             Member("width", "binary", "the image width, ASCII digits"),
-             Member("segmentation", "binary", "the masks as JSON (BrushNet runs and COCO RLE, class, box, area)"),
-             Member("json", "json", "source, url, licence, sizes, masker")),
+    members=(Member("image", "binary"), Member("caption", "binary"), Member("height", "binary"),
+             Member("width", "binary"), Member("segmentation", "binary"), Member("json", "json")),
     card=CardText(title="Inpainting samples (BrushData layout) made with inpaint-pairs", summary=summary,
                   loading=LOADING, tags=("inpainting", "image-segmentation", "brushdata", "inpaint-pairs"),
                   unit="samples"),

@@ -112,11 +112,8 @@ as the reference image. Made from {images} images of {datasets}."""
 
 PAINT_BY_EXAMPLE = OutputFormat(
     name="paint_by_example", tail=pbe_tail, schema=SCHEMA,
-    members=(Member("image", "binary", "the photo, the target (jpg/png bytes)"),
-             Member("mask.png", "image", "the irregular box mask, 0/255"),
-             Member("reference.jpg", "image", "the augmented object crop (the exemplar)"),
-             Member("bbox", "binary", "the object's box, ASCII \"x1 y1 x2 y2\""),
-             Member("json", "json", "class, boxes, mask and augmentation parameters, source ids, licence")),
+    members=(Member("image", "binary"), Member("mask.png", "image"), Member("reference.jpg", "image"),
+             Member("bbox", "binary"), Member("json", "json")),
     card=CardText(title="Exemplar inpainting triplets (Paint by Example) made with inpaint-pairs", summary=SUMMARY,
                   loading=LOADING, tags=("inpainting", "exemplar-based-inpainting", "paint-by-example",
                                          "inpaint-pairs"), unit="triplets"),

@@ -98,11 +98,8 @@ Made from {images} images of {datasets}."""
 
 PIPE = OutputFormat(
     name="pipe", tail=pipe_tail, schema=SCHEMA,
-    members=(Member("source.{ext}", "image", "the photo with the object removed (input of an 'add' edit)"),
-             Member("target.{ext}", "image", "the original photo"),
-             Member("mask.png", "image", "the object's mask, 0/255"),
-             Member("txt", "string", "one instruction (instructions.txt)"),
-             Member("json", "json", "every instruction, class, box, location, scores, models, source ids")),
+    members=(Member("source.{ext}", "image"), Member("target.{ext}", "image"), Member("mask.png", "image"),
+             Member("txt", "string"), Member("json", "json")),
     card=CardText(title="Object addition/removal pairs made with inpaint-pairs", summary=SUMMARY, loading=LOADING,
                   tags=("image-editing", "object-removal", "object-addition", "inpainting", "inpaint-pairs")),
     view=pair_view, class_column="class_name", location_column="location",
