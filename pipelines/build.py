@@ -10,7 +10,7 @@ import copy
 import apache_beam as beam
 
 from configs.schema import Config
-from pipelines.chain import DONOR_STAGE, model_handlers, stage_chain
+from pipelines.chain import DONOR_STAGE, Chain, model_handlers, stage_chain
 from pipelines.plan import read_entries
 from pipelines.progress import CountFn
 from transforms.core.fetch import is_http
@@ -77,15 +77,17 @@ def read_kept(rec, out: str):
     return rec
 
 
-def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int]):
+def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int], chain: Chain | None = None):
+    """The Beam graph that builds shards ``todo`` of ``out``: ``chain`` is ``stage_chain(cfg)`` (computed here
+    when the caller has not)."""
+    chain = stage_chain(cfg) if chain is None else chain
     shards = p | "PlanShards" >> beam.Create(todo) | "SpreadShards" >> beam.Reshuffle()
     pcoll = (shards | "ReadPlan" >> beam.FlatMap(read_plan, out)
              | "SpreadImages" >> beam.Reshuffle() | "CountImages" >> beam.ParDo(CountFn("images")))
     rejects = []
-    handlers = dict(model_handlers(cfg))
+    handlers = dict(model_handlers(cfg, chain))
     if DONOR_STAGE in handlers:
         pcoll = pcoll | "BorrowShapes" >> BorrowShapes(cfg, handlers[DONOR_STAGE], out)
-    chain = stage_chain(cfg)
     for name, fn, section in chain:
         result = pcoll | Stage(name, fn, section, handlers.get(name), threads=stage_threads(cfg, name))
         rejects.append(result.rejects)

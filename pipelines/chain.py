@@ -64,10 +64,11 @@ def stage_chain(cfg: Config) -> Chain:
     return pick(FORMATS, "output.format", cfg.output.format).tail(chain, cfg)
 
 
-def model_handlers(cfg: Config) -> list[tuple[str, Handler]]:
-    """(stage, ModelHandler) of every model stage of the chain (and of the donor pass), configured but not
-    loaded."""
-    steps = [(name, fn, section) for name, fn, section in stage_chain(cfg) if isinstance(fn, ModelStep)]
+def model_handlers(cfg: Config, chain: Chain | None = None) -> list[tuple[str, Handler]]:
+    """(stage, ModelHandler) of every model stage of the chain (``stage_chain(cfg)`` unless the caller has
+    it already) and of the donor pass, configured but not loaded."""
+    chain = stage_chain(cfg) if chain is None else chain
+    steps = [(name, fn, section) for name, fn, section in chain if isinstance(fn, ModelStep)]
     donors = donor_step(cfg)   # BrushData-v2's first pass, before the chain (pipelines/build.py)
     if donors is not None:
         steps.insert(0, (DONOR_STAGE, donors, cfg))
@@ -78,9 +79,9 @@ def model_handlers(cfg: Config) -> list[tuple[str, Handler]]:
     return [(name, build_handler(fn.family, fn.section(section))) for name, fn, section in steps]
 
 
-def require_models(cfg: Config, log: Callable = print) -> None:
+def require_models(cfg: Config, log: Callable = print, chain: Chain | None = None) -> None:
     """Stop before any work when a model the chain needs is missing (named, with where to get it)."""
-    handlers = model_handlers(cfg)
+    handlers = model_handlers(cfg, chain)
     if not handlers:
         return
     from model_wrappers.registry import model_status  # torch, as above

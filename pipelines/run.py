@@ -151,18 +151,18 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
         out = os.path.abspath(out)
     options = pipeline_options(beam_args)
     fileio.use_options(options)  # the driver reads inputs and writes the plan: s3:// needs the --s3_* flags
-    stage_chain(cfg)  # registry names checked before any work
-    require_models(cfg, log)
+    chain = stage_chain(cfg)  # registry names checked before any work; computed once for the whole build
+    require_models(cfg, log, chain)
     require_reachable([*source_paths(cfg.source), ("--output", out)])   # object stores answer (seconds, not minutes)
     shards, summary = plan_with_summary(cfg.source)   # reads the inputs only: a bad input stops here
     if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
         shards = PLANNERS[cfg.masks.kind](shards, cfg)
     with lock.held(out, part, wait=wait, timeout_hours=lock_timeout, log=log):
-        return _build_locked(cfg, out, options, log, part, wave_images, replan, shards, summary)
+        return _build_locked(cfg, out, options, log, part, wave_images, replan, shards, summary, chain)
 
 
 def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable, part: tuple[int, int],
-                  wave_images: int, replan: bool, shards: list, summary: dict) -> dict:
+                  wave_images: int, replan: bool, shards: list, summary: dict, chain: list) -> dict:
     prepare_output(cfg, out)
     tie_plan_to_inputs(cfg, out, shards, replan, log)
     mine = [k for k in range(len(shards)) if k % part[1] == part[0]]
@@ -183,7 +183,7 @@ def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable
             with Progress(sum(len(shards[k]) for k in todo), log):
                 for wave in waves(todo, options, cfg.source.shard_size, wave_images):
                     with beam.Pipeline(options=options) as p:
-                        build_pipeline(p, cfg, out, wave)
+                        build_pipeline(p, cfg, out, wave, chain)
         except BaseException:   # a full disk, a stage error, Ctrl-C, SIGTERM: leave none of our temporaries
             clear_after_failure(out, todo, log)
             raise

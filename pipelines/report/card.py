@@ -81,8 +81,7 @@ def _names(values: list) -> list[str]:
 
 def shard_counts(out: str, fmt: OutputFormat, shard: int) -> dict:
     """Counters over one shard's samples, from the small sidecar columns the format names."""
-    columns = ["image_key", "dataset", "licence", fmt.class_column, *filter(None, [fmt.location_column]),
-               *fmt.kind_columns.values()]
+    columns = [c for c in fmt.card_columns() if c not in ("key", "metadata_json")]   # the small ones
     cols = outputs.read_pairs_table(out, shard, columns).to_pydict()
     c = {"datasets": collections.Counter(cols["dataset"]), "licences": collections.Counter(cols["licence"]),
          "classes": collections.Counter(_names(cols[fmt.class_column])),

@@ -44,6 +44,11 @@ class CardText:
         return self.summary(cfg) if callable(self.summary) else self.summary
 
 
+# Sidecar columns every format writes: the report's score histograms and gallery read key, image_key and
+# metadata_json; the card counts images, datasets and licences from image_key, dataset and licence.
+SHARED_COLUMNS = ("key", "image_key", "dataset", "licence", "metadata_json")
+
+
 @dataclass(frozen=True)
 class OutputFormat:
     name: str
@@ -57,6 +62,18 @@ class OutputFormat:
     class_column: str                     # sidecar column(s) of class names the card counts (str or list)
     location_column: str = ""             # sidecar column of the 3x3 location, '' when the format has none
     kind_columns: dict[str, str] = field(default_factory=dict)   # instruction kind -> sidecar column
+
+    def __post_init__(self):
+        missing = [c for c in self.card_columns() if c not in self.schema.names]
+        if missing:
+            raise ValueError(f"output format {self.name!r}: its sidecar schema has no column {', '.join(missing)}; "
+                             f"every format writes {', '.join(SHARED_COLUMNS)} (the report and the card read "
+                             f"them) and the columns it names (class_column, location_column, kind_columns)")
+
+    def card_columns(self) -> list[str]:
+        """The sidecar columns the report and the card read: the shared ones, then those this format names."""
+        return [*SHARED_COLUMNS, self.class_column, *filter(None, [self.location_column]),
+                *self.kind_columns.values()]
 
     def member_names(self, ext: str) -> list[str]:
         return [m.resolved(ext) for m in self.members]
