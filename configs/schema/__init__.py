@@ -1,14 +1,17 @@
 """The run configuration: YAML -> frozen, self-checking dataclasses.
 
 Every section checks itself in ``__post_init__`` and names the bad key (``filters.min_area_ratio``) and what
-is allowed. Unknown keys are errors. Paths written in a YAML file are relative to that file's folder; paths
-given with ``--set`` are relative to the current directory.
+is allowed: each field's rule (``between``, ``one_of``, ``placeholders``, configs/schema/base.py) under the
+section's dotted key, which ``name_sections(Config)`` derives from where Config places the section. Unknown
+keys are errors. Paths written in a YAML file are relative to that file's folder; paths given with ``--set``
+are relative to the current directory.
 
 This package holds the sections; the generic YAML / ``--set`` machinery is configs/loader.py. Here: the
 top-level ``Config``, ``MODEL_KEYS`` (derived from it), ``load_config`` (the loader bound to ``Config`` and its
 path and model keys) and the re-exports, so every name is imported from ``configs.schema``:
 
-- base.py: ConfigError, the checks (_choice, _range, _placeholders), is_local_model, ModelConfig;
+- base.py: ConfigError, the checks (_choice, _range, _placeholders), the field rules, Section and
+  name_sections, is_local_model, ModelConfig;
 - source.py: SourceConfig, PATH_KEYS, PATH_WORDS, source_paths;
 - image.py: FetchConfig, ImageConfig;
 - models.py: the ModelConfig sections (SamConfig ... DinoConfig), FewShot, PIPE_FEW_SHOT;
@@ -19,7 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from configs.loader import RefKeys, dump_yaml, load, same_as_recorded, to_dict
-from configs.schema.base import DEVICE, DTYPES, HUB_ID, ConfigError, ModelConfig, is_local_model, model_keys
+from configs.schema.base import (DEVICE, DTYPES, HUB_ID, ConfigError, ModelConfig, is_local_model, model_keys,
+                                 name_sections)
 from configs.schema.image import FetchConfig, ImageConfig
 from configs.schema.models import (PIPE_FEW_SHOT, ClipConfig, DiffEditConfig, DiffusionConfig, DinoConfig, FewShot,
                                    GroundingConfig, LlmConfig, SamConfig, VlmConfig)
@@ -57,6 +61,9 @@ class Config:
             raise ConfigError("quality.stages: consensus needs removal.kind diffusion with "
                               "removal.diffusion.candidates >= 2 (or leave consensus out of quality.stages)")
 
+
+# Each section's ``_KEY`` (its messages' prefix) is its place in Config: ``removal.diffusion`` for DiffusionConfig.
+name_sections(Config)
 
 # The keys naming a model (masks.sam.model, masks.grounding.model, masks.grounding.sam_model, ...): every str
 # field ``model`` / ``*_model`` of every ModelConfig section, in the order Config declares them (base.py).

@@ -1,140 +1,103 @@
-"""The model sections (issue 3): one ModelConfig subclass per model the stages can run.
+"""The model sections: one ModelConfig subclass per model the stages can run.
 
-``masks.sam``, ``masks.grounding``, ``removal.diffusion``, ``describe.vlm``, ``instructions.llm`` (with its
-few-shot examples, PIPE's by default), ``quality.clip`` and ``quality.dino``. Each shares ModelConfig's keys
-(configs/schema/base.py) and checks its own; ``_KEY`` is the section's place in the config.
+``masks.sam``, ``masks.grounding``, ``masks.diffedit``, ``removal.diffusion``, ``describe.vlm``,
+``instructions.llm`` (with its few-shot examples, PIPE's by default), ``quality.clip`` and ``quality.dino``.
+Each shares ModelConfig's keys (configs/schema/base.py) and declares its own with their rules; ``_KEY``, the
+section's place in the config, is set by ``name_sections`` from where Config puts it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
-from configs.schema.base import HUB_ID, ConfigError, ModelConfig, _choice, _placeholders, _range, is_local_model
-
-
+from configs.schema.base import HUB_ID, ConfigError, ModelConfig, between, is_local_model, one_of, placeholders
 
 @dataclass(frozen=True)
 class SamConfig(ModelConfig):
     """SAM automatic masks (segment-anything SamAutomaticMaskGenerator); ``model`` is the .pth checkpoint."""
-    _KEY: ClassVar[str] = "masks.sam"
     model_type: str = "vit_h"       # a model_wrappers/sam.py SAM_ARCHS key (checked when the handler is built)
-    points_per_side: int = 32
-    points_per_batch: int = 64
-    pred_iou_thresh: float = 0.88
-    stability_score_thresh: float = 0.95
-    box_nms_thresh: float = 0.7
-    min_mask_region_area: int = 0   # px; > 0 removes small holes and islands (OpenCV)
-
-    def __post_init__(self):
-        super().__post_init__()
-        _range("masks.sam.points_per_side", self.points_per_side, 1, 256)
-        _range("masks.sam.points_per_batch", self.points_per_batch, 1, 4096)
-        for name in ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh"):
-            _range(f"masks.sam.{name}", getattr(self, name), 0.0, 1.0)
-        _range("masks.sam.min_mask_region_area", self.min_mask_region_area, 0, 10**9)
+    points_per_side: int = between(1, 256, default=32)        # point grid side (points_per_side^2 prompts)
+    points_per_batch: int = between(1, 4096, default=64)      # prompts per SAM decoder call
+    pred_iou_thresh: float = between(0.0, 1.0, default=0.88)  # drop masks SAM predicts a lower IoU for
+    stability_score_thresh: float = between(0.0, 1.0, default=0.95)   # drop masks less stable than this
+    box_nms_thresh: float = between(0.0, 1.0, default=0.7)    # box IoU above which the weaker mask is dropped
+    min_mask_region_area: int = between(0, 10**9, default=0)  # px; > 0 removes small holes and islands (OpenCV)
 
 
 @dataclass(frozen=True)
 class GroundingConfig(ModelConfig):
     """Grounded-SAM: GroundingDINO boxes for text prompts, SAM (transformers) masks for the boxes."""
-    _KEY: ClassVar[str] = "masks.grounding"
-    model: str = "IDEA-Research/grounding-dino-base"
-    sam_model: str = "facebook/sam-vit-huge"
-    box_threshold: float = 0.3
-    text_threshold: float = 0.25
-    prompt_source: str = "config"   # config (prompts below) | categories (the image's own) | caption
+    model: str = "IDEA-Research/grounding-dino-base"   # GroundingDINO: boxes for the text prompts
+    sam_model: str = "facebook/sam-vit-huge"           # SAM (transformers): a mask for each box
+    box_threshold: float = between(0.0, 1.0, default=0.3)    # GroundingDINO's box score to keep a box
+    text_threshold: float = between(0.0, 1.0, default=0.25)  # GroundingDINO's token score to label a box
+    prompt_source: str = one_of("config", "categories", "caption",   # config: the prompts below; categories: the
+                                default="config")   # image's own classes; caption: the classes its caption names
     prompts: tuple[str, ...] = ()   # class names, for prompt_source config
-    max_boxes: int = 20             # per image, highest box score first
+    max_boxes: int = between(1, 1000, default=20)   # per image, highest box score first
 
     def __post_init__(self):
         super().__post_init__()
+        k = self._KEY
         if self.sam_model and not is_local_model(self.sam_model) and not HUB_ID.match(self.sam_model):
-            raise ConfigError(f"masks.grounding.sam_model: {self.sam_model!r} is neither a local path nor a hub id")
-        for name in ("box_threshold", "text_threshold"):
-            _range(f"masks.grounding.{name}", getattr(self, name), 0.0, 1.0)
-        _choice("masks.grounding.prompt_source", self.prompt_source, ("config", "categories", "caption"))
+            raise ConfigError(f"{k}.sam_model: {self.sam_model!r} is neither a local path nor a hub id")
         if any(not p.strip() or "." in p for p in self.prompts):
-            raise ConfigError("masks.grounding.prompts: each prompt must be a non-empty name without dots")
-        _range("masks.grounding.max_boxes", self.max_boxes, 1, 1000)
+            raise ConfigError(f"{k}.prompts: each prompt must be a non-empty name without dots")
 
 
 @dataclass(frozen=True)
 class DiffusionConfig(ModelConfig):
     """Diffusion inpainting (diffusers AutoPipelineForInpainting); PIPE's prompts, N seeded candidates."""
-    _KEY: ClassVar[str] = "removal.diffusion"
-    model: str = "stable-diffusion-v1-5/stable-diffusion-inpainting"
-    steps: int = 10                 # PIPE: 10
-    candidates: int = 3             # PIPE: 3 per object; seeds derive from the sample key
-    seed: int = 0                   # mixed into every derived seed (change it to draw new candidates)
-    guidance: float = 7.5
-    strength: float = 1.0
-    size: int = 512                 # long side the model runs at (multiple of 8); SDXL: 1024
-    prompt: str = "a photo of a background, a photo of an empty place"
-    negative_prompt: str = "an object, {a_class}"   # placeholders: {class}, {a_class}
+    model: str = "stable-diffusion-v1-5/stable-diffusion-inpainting"   # an inpainting pipeline (SD 1.5/2, SDXL)
+    steps: int = between(1, 1000, default=10)     # denoising steps; PIPE: 10
+    candidates: int = between(1, 64, default=3)   # PIPE: 3 per object; seeds derive from the sample key
+    seed: int = between(0, 2**31 - 1, default=0)  # mixed into every derived seed (change it to draw new candidates)
+    guidance: float = between(0.0, 100.0, default=7.5)   # classifier-free guidance scale
+    strength: float = between(0.01, 1.0, default=1.0)    # share of the denoising run on the masked image (1: all)
+    size: int = 512                 # long side the model runs at (a multiple of 8, at least 64); SDXL: 1024
+    prompt: str = placeholders("class", "a_class",
+                               default="a photo of a background, a photo of an empty place")   # what the mask becomes
+    negative_prompt: str = placeholders("class", "a_class", default="an object, {a_class}")   # what it must not show
 
     def __post_init__(self):
         super().__post_init__()
-        _range("removal.diffusion.steps", self.steps, 1, 1000)
-        _range("removal.diffusion.candidates", self.candidates, 1, 64)
-        _range("removal.diffusion.seed", self.seed, 0, 2**31 - 1)
-        _range("removal.diffusion.guidance", self.guidance, 0.0, 100.0)
-        _range("removal.diffusion.strength", self.strength, 0.01, 1.0)
         if self.size < 64 or self.size % 8:
-            raise ConfigError(f"removal.diffusion.size: {self.size!r} must be a multiple of 8, at least 64")
-        for name in ("prompt", "negative_prompt"):
-            _placeholders(f"removal.diffusion.{name}", getattr(self, name), ("class", "a_class"))
+            raise ConfigError(f"{self._KEY}.size: {self.size!r} must be a multiple of 8, at least 64")
 
 
 @dataclass(frozen=True)
 class DiffEditConfig(ModelConfig):
-    """DiffEdit masks (Couairon et al., arXiv 2210.11427) from a text-to-image diffusion model (SD 1.5/2.1 class):
-    the image is encoded, noised to ``strength`` ``noise_draws`` times, and the UNet's noise predictions under a
+    """DiffEdit masks (Couairon et al., arXiv 2210.11427) from a text-to-image diffusion model (SD 1.5/2.1 class).
+    The image is encoded, noised to ``strength`` ``noise_draws`` times, and the UNet's noise predictions under a
     query prompt (naming the object) and a reference prompt (without it) are contrasted; the mean absolute
     difference is clamped at ``clamp_ratio`` x its mean, normalised to [0, 1] and thresholded (diffusers'
     generate_mask defaults: 10 draws, strength 0.5, ratio 3, threshold 0.5)."""
-    _KEY: ClassVar[str] = "masks.diffedit"
-    model: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-    size: int = 512                 # long side the model runs at (multiple of 8)
-    noise_draws: int = 10
-    strength: float = 0.5           # noise level: the share of the training timesteps
-    clamp_ratio: float = 3.0
-    threshold: float = 0.5
-    query_prompt: str = "a photo of a {class}"     # placeholders {class}, {caption}
-    reference_prompt: str = "a photo"               # placeholders {class}, {caption}, {caption_without}
+    model: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"   # a text-to-image model (SD 1.5/2.1 class)
+    size: int = 512                 # long side the model runs at (a multiple of 8, at least 64)
+    noise_draws: int = between(1, 256, default=10)        # noisings averaged per prompt
+    strength: float = between(0.01, 1.0, default=0.5)     # noise level: the share of the training timesteps
+    clamp_ratio: float = between(0.1, 100.0, default=3.0)  # the difference is clamped at this x its mean
+    threshold: float = between(0.0, 0.999, default=0.5)   # on the normalised difference: above = mask
+    query_prompt: str = placeholders("class", "caption", default="a photo of a {class}")   # names the object
+    reference_prompt: str = placeholders("class", "caption", "caption_without", default="a photo")   # without it
     caption_prompts: bool = True    # a caption naming the class: query = the caption, reference = it without the class
-    max_classes: int = 8            # classes per image (the source's order)
-    seed: int = 0                   # mixed into every key's seed (the noise draws)
+    max_classes: int = between(1, 256, default=8)   # classes per image (the source's order)
+    seed: int = between(0, 2**31 - 1, default=0)    # mixed into every key's seed (the noise draws)
 
     def __post_init__(self):
         super().__post_init__()
         if self.size < 64 or self.size % 8:
-            raise ConfigError(f"masks.diffedit.size: {self.size!r} must be a multiple of 8, at least 64")
-        _range("masks.diffedit.noise_draws", self.noise_draws, 1, 256)
-        _range("masks.diffedit.strength", self.strength, 0.01, 1.0)
-        _range("masks.diffedit.clamp_ratio", self.clamp_ratio, 0.1, 100.0)
-        _range("masks.diffedit.threshold", self.threshold, 0.0, 0.999)
-        _range("masks.diffedit.max_classes", self.max_classes, 1, 256)
-        _range("masks.diffedit.seed", self.seed, 0, 2**31 - 1)
-        _placeholders("masks.diffedit.query_prompt", self.query_prompt, ("class", "caption"))
-        _placeholders("masks.diffedit.reference_prompt", self.reference_prompt, ("class", "caption", "caption_without"))
+            raise ConfigError(f"{self._KEY}.size: {self.size!r} must be a multiple of 8, at least 64")
 
 
 @dataclass(frozen=True)
 class VlmConfig(ModelConfig):
     """VLM description of the object on PIPE's object-only view (chat VLMs and BLIP-class captioners)."""
-    _KEY: ClassVar[str] = "describe.vlm"
-    model: str = "llava-hf/llava-1.5-7b-hf"
-    prompt: str = ("Accurately describe the main characteristics of the {class}. "
-                   "Use few words which best describe the {class}.")   # chat VLMs; placeholder {class}
+    model: str = "llava-hf/llava-1.5-7b-hf"   # a chat VLM or a BLIP-class captioner
+    prompt: str = placeholders("class", default="Accurately describe the main characteristics of the {class}. "
+                               "Use few words which best describe the {class}.")   # the question to chat VLMs
     caption_prefix: str = ""        # captioners without a chat template (BLIP): text the caption continues
-    max_new_tokens: int = 40
-    margin: float = 0.1             # crop = object box grown by this share of its size on each side
-
-    def __post_init__(self):
-        super().__post_init__()
-        _placeholders("describe.vlm.prompt", self.prompt, ("class",))
-        _range("describe.vlm.max_new_tokens", self.max_new_tokens, 1, 1024)
-        _range("describe.vlm.margin", self.margin, 0.0, 2.0)
+    max_new_tokens: int = between(1, 1024, default=40)   # longest description
+    margin: float = between(0.0, 2.0, default=0.1)       # crop = object box grown by this share of its size per side
 
 
 @dataclass(frozen=True)
@@ -157,33 +120,28 @@ PIPE_FEW_SHOT = (
 @dataclass(frozen=True)
 class LlmConfig(ModelConfig):
     """LLM rewrite of the description into an "add" instruction (causal LM with a chat template)."""
-    _KEY: ClassVar[str] = "instructions.llm"
-    model: str = "mistralai/Mistral-7B-Instruct-v0.2"
-    prompt: str = ("Convert the following sentence into a short image addition instruction: {caption}. "
-                   "Use straightforward language and describe only the {class}. "
-                   "Ignore surroundings and background and avoid pictorial description.")
-    few_shot: tuple[FewShot, ...] = PIPE_FEW_SHOT
-    max_new_tokens: int = 32
-    max_words: int = 20             # longer outputs are unusable: the class template is used instead
+    model: str = "mistralai/Mistral-7B-Instruct-v0.2"   # a causal LM with a chat template
+    prompt: str = placeholders("caption", "class", default=(
+        "Convert the following sentence into a short image addition instruction: {caption}. "
+        "Use straightforward language and describe only the {class}. "
+        "Ignore surroundings and background and avoid pictorial description."))   # the request for each object
+    few_shot: tuple[FewShot, ...] = PIPE_FEW_SHOT   # worked examples (caption, name, instruction); at most 20
+    max_new_tokens: int = between(1, 1024, default=32)   # longest instruction generated
+    max_words: int = between(2, 200, default=20)   # longer outputs are unusable: the class template is used instead
 
     def __post_init__(self):
         super().__post_init__()
-        _placeholders("instructions.llm.prompt", self.prompt, ("caption", "class"))
-        _range("instructions.llm.max_new_tokens", self.max_new_tokens, 1, 1024)
-        _range("instructions.llm.max_words", self.max_words, 2, 200)
         if len(self.few_shot) > 20:
-            raise ConfigError("instructions.llm.few_shot: at most 20 examples")
+            raise ConfigError(f"{self._KEY}.few_shot: at most 20 examples")
 
 
 @dataclass(frozen=True)
 class ClipConfig(ModelConfig):
     """The CLIP scorer (transformers CLIPModel) every quality stage shares; one load per stage and worker."""
-    _KEY: ClassVar[str] = "quality.clip"
-    model: str = "openai/clip-vit-large-patch14"
+    model: str = "openai/clip-vit-large-patch14"   # a transformers CLIPModel
 
 
 @dataclass(frozen=True)
 class DinoConfig(ModelConfig):
     """The DINOv2 image embedder (transformers Dinov2Model) of the optional ``importance_dino`` stage."""
-    _KEY: ClassVar[str] = "quality.dino"
-    model: str = "facebook/dinov2-base"
+    model: str = "facebook/dinov2-base"   # a transformers Dinov2Model

@@ -7,39 +7,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from configs.schema.base import ConfigError, _range
+from configs.schema.base import ConfigError, Section, between
 from configs.schema.where import parse_where
 
 
 @dataclass(frozen=True)
-class SourceConfig:
-    kind: str = "coco"              # see transforms/sources/ SOURCES
-    annotations: str = ""           # COCO/LVIS instances json
+class SourceConfig(Section):
+    """Where the input images and their labels come from (transforms/sources/)."""
+    kind: str = "coco"              # a transforms/sources/ SOURCES name: coco (also LVIS json), laion_parquet, ...
+    annotations: str = ""           # COCO/LVIS instances json; laion_parquet: the tables; openimages: the CSV
     images: str = ""                # folder the json's file_name entries are relative to
     name: str = "coco"              # key prefix: letters and digits only
-    shard_size: int = 100           # input images per shard (output shard k <- input shard k)
-    limit: int = 0                  # first N images (by id) only; 0 = all
+    shard_size: int = between(1, 1_000_000, default=100)   # input images per shard (output shard k <- input shard k)
+    limit: int = between(0, 10**12, default=0)   # first N images (by id) only; 0 = all
     licence: str = ""               # default licence text when the source names none
     masks: str = ""                 # openimages: folder of the per-mask PNGs (the CSV's MaskPath is relative to it)
     classes: str = ""               # openimages: class-descriptions CSV (/m/ label id -> readable name)
-    url_column: str = "url"         # laion_parquet: column names (img2dataset's by default; case-insensitive)
-    caption_column: str = "caption"
-    width_column: str = "width"
-    height_column: str = "height"
-    licence_column: str = "license"
+    url_column: str = "url"         # laion_parquet: the URL column (names: img2dataset's; case-insensitive)
+    caption_column: str = "caption"   # laion_parquet: the caption column
+    width_column: str = "width"     # laion_parquet: the width column (optional, like those below)
+    height_column: str = "height"   # laion_parquet: the height column
+    licence_column: str = "license"   # laion_parquet: the licence column
     vocabulary: str = "lvis"        # captions -> objects (Grounded-SAM prompts): lvis (shipped list) | none | a file
-    max_caption_classes: int = 8    # classes kept per caption, in caption order
-    allow_local_files: bool = False  # laion_parquet: read file:// rows, absolute paths and paths outside the table's folder
+    max_caption_classes: int = between(1, 256, default=8)   # classes kept per caption, in caption order
+    allow_local_files: bool = False  # laion_parquet: read file:// rows, absolute paths, paths outside the table's folder
     where: str = ""                 # laion_parquet/webdataset: keep rows where this holds ('aesthetic >= 5 and ...')
 
     def __post_init__(self):
+        super().__post_init__()
+        k = self._KEY
         if not self.name.isalnum():
-            raise ConfigError(f"source.name: {self.name!r} must be letters and digits only (it starts every key)")
-        _range("source.shard_size", self.shard_size, 1, 1_000_000)
-        _range("source.limit", self.limit, 0, 10**12)
+            raise ConfigError(f"{k}.name: {self.name!r} must be letters and digits only (it starts every key)")
         if not self.url_column.strip():
-            raise ConfigError("source.url_column: empty; name the column holding the image URLs (e.g. url)")
-        _range("source.max_caption_classes", self.max_caption_classes, 1, 256)
+            raise ConfigError(f"{k}.url_column: empty; name the column holding the image URLs (e.g. url)")
         if self.where.strip():
             parse_where(self.where)   # syntax checked at load; columns when the tables are read
 

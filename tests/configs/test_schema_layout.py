@@ -10,11 +10,12 @@ import pytest
 
 import configs.schema as schema
 from configs.schema import MODEL_KEYS, Config, ModelConfig
+from configs.schema.base import Section, name_sections
 from helpers import ROOT
 
 # The hand-kept list MODEL_KEYS was before it was derived from Config (configs/schema/base.py model_keys).
 MODEL_KEYS_BEFORE = ("masks.sam.model", "masks.grounding.model", "masks.grounding.sam_model",
-                     "masks.diffedit.model",   # issue 19: DiffEdit masks
+                     "masks.diffedit.model",
                      "removal.diffusion.model", "describe.vlm.model", "instructions.llm.model", "quality.clip.model",
                      "quality.dino.model")
 
@@ -24,22 +25,33 @@ def test_derived_model_keys_are_the_hand_kept_list_in_its_order():
     assert MODEL_KEYS == MODEL_KEYS_BEFORE
 
 
-def _model_sections(cls=Config, prefix=""):
+def _sections(cls=Config, prefix=""):
     hints = get_type_hints(cls)
     for f in dataclasses.fields(cls):
         kind, key = hints[f.name], f"{prefix}.{f.name}" if prefix else f.name
         if dataclasses.is_dataclass(kind):
-            if issubclass(kind, ModelConfig):
-                yield key, kind
-            yield from _model_sections(kind, key)
+            yield key, kind
+            yield from _sections(kind, key)
 
 
-def test_every_model_section_names_its_place_in_the_config():
-    """``_KEY`` words the section's messages; it must be where the section sits in Config."""
-    sections = dict(_model_sections())
-    assert len(sections) == 8
+def test_every_section_names_its_place_in_the_config():
+    """``_KEY`` words the section's messages (model_wrappers' too); it must be where the section sits in Config."""
+    sections = dict(_sections())
+    assert sum(issubclass(cls, ModelConfig) for cls in sections.values()) == 8
     for key, cls in sections.items():
-        assert cls._KEY == key, cls.__name__
+        assert isinstance(cls(), Section) and cls._KEY == key, cls.__name__
+    assert ModelConfig._KEY == "model"   # a bare ModelConfig (benchmarks build one)
+
+
+def test_a_section_class_placed_twice_is_refused():
+    """Its messages could name only one of its places."""
+    @dataclasses.dataclass(frozen=True)
+    class Twice:
+        a: schema.BrushConfig = dataclasses.field(default_factory=schema.BrushConfig)
+        b: schema.BrushConfig = dataclasses.field(default_factory=schema.BrushConfig)
+
+    with pytest.raises(TypeError, match="BrushConfig sits at both"):
+        name_sections(Twice, "masks")   # a: masks.a is not masks.brush
 
 
 # Every name the code base, the tests and the README import from configs.schema.
