@@ -72,7 +72,7 @@ def test_every_public_name_is_importable_from_configs_schema():
 
 @pytest.mark.parametrize("module", ["configs.errors", "configs.loader", "configs.schema", "configs.schema.base",
                                     "configs.schema.source", "configs.schema.image", "configs.schema.models",
-                                    "configs.schema.stages"])
+                                    "configs.schema.stages", "configs.reference"])
 def test_each_module_imports_first_in_a_fresh_process(module):
     """No import cycle: whichever module a process imports first, it loads."""
     code = f"import {module}, configs.loader, configs.schema"
