@@ -15,8 +15,10 @@ import yaml
 from configs.schema import FilterConfig, QualityConfig
 from pipelines import outputs
 from transforms.core import fileio
+from transforms.core.stage import within
 from transforms.maskers.filters import RULES as FILTER_RULES
 from transforms.quality import QUALITY
+
 
 def _scored() -> tuple:
     """(score, stage, reasons that drop it at that stage or None = any, [(config key, 'min'|'max')]) per
@@ -79,7 +81,7 @@ def recorded(out: str) -> list[dict]:
 
 def passes(value: float, limits: list[tuple[str, str]], values: dict[str, float | None]) -> bool:
     """``value`` passes each of ``limits`` (a limit switched off, None, passes everything)."""
-    return all(values[k] is None or (value >= values[k] if d == "min" else value <= values[k]) for k, d in limits)
+    return all(within(value, values[k], d) for k, d in limits)
 
 
 def distributions(rows: list[dict], limits: dict[str, float], strip: int = 4) -> list[dict]:

@@ -30,6 +30,11 @@ NAMESPACE = "inpaint_pairs"
 log = logging.getLogger(__name__)
 
 
+def within(value: float, limit: float | None, direction: str) -> bool:
+    """``value`` passes a 'min' (at least) or 'max' (at most) ``limit``; a limit of None (off) passes all."""
+    return limit is None or (value >= limit if direction == "min" else value <= limit)
+
+
 @dataclass(frozen=True)
 class Threshold:
     """One test of a recorded score against one config value, declared once by the stage that runs it: a
@@ -57,7 +62,7 @@ class Threshold:
         return getattr(section, self.name)
 
     def passes(self, value: float, limit: float | None) -> bool:
-        return limit is None or (value >= limit if self.direction == "min" else value <= limit)
+        return within(value, limit, self.direction)
 
     def detail(self, value: float, limit: float | None) -> str:
         """The reject's detail: 'consensus_std=0.2 > max_consensus=0.15'."""
