@@ -23,9 +23,9 @@ from pipelines.run import run_build
 from transforms.formats.pipe import PIPE
 from transforms.core.records import PartRef, Reject
 from transforms.core.tarfiles import member_blocks
-from transforms.formats.shards import part_path, write_shard
 from transforms.core.stage import run_stage
 from transforms.sources import plan_source
+from transforms.stages.write import part_path, write_shard
 
 
 def run_chain(rec, chain) -> tuple[list, list[Reject]]:

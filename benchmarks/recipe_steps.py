@@ -27,7 +27,7 @@ from transforms.maskers.annotations import propose_from_annotations
 from transforms.maskers.borrowed import plan_donors, propose_borrowed
 from transforms.maskers.donors import pair_shard, shapes_of
 from transforms.sources import plan_source
-from transforms.sources.load import load_image
+from transforms.stages.load import load_image
 
 
 def per_call(fn, items, repeat: int) -> float:

@@ -18,8 +18,8 @@ from configs.schema import load_config
 from pipelines.chain import stage_chain
 from transforms.core.records import Reject
 from transforms.formats.pipe import PIPE
-from transforms.formats.shards import write_shard
 from transforms.sources import plan_source
+from transforms.stages.write import write_shard
 
 
 def main() -> None:

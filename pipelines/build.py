@@ -16,9 +16,9 @@ from pipelines.progress import CountFn
 from transforms.core.fetch import is_http
 from transforms.core.stage import Stage
 from transforms.formats import FORMATS
-from transforms.formats.shards import kept_download_path, write_part, write_shard
 from transforms.maskers.donors import donor_step, dropped, pair_shard, with_pairing
-from transforms.sources.load import KEPT, load_image
+from transforms.stages.load import KEPT, load_image
+from transforms.stages.write import kept_download_path, write_part, write_shard
 
 
 def read_plan(shard: int, out: str):

@@ -16,11 +16,11 @@ from transforms.language import DESCRIBERS, INSTRUCTORS
 from transforms.language.llm import TYPICAL, chat
 from transforms.maskers import MASKERS
 from transforms.maskers.donors import donor_step
-from transforms.maskers.filters import filter_candidates
 from transforms.quality import QUALITY, quality_step
 from transforms.removers import REMOVERS
-from transforms.removers.blend import blend
-from transforms.sources.load import load_image
+from transforms.stages.blend import blend
+from transforms.stages.filter import filter_candidates
+from transforms.stages.load import load_image
 
 if TYPE_CHECKING:
     from model_wrappers.base import Handler

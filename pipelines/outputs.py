@@ -1,4 +1,4 @@
-"""Read a finished output folder (the layout written by transforms/formats/shards.py) through real readers.
+"""Read a finished output folder (the layout written by transforms/stages/write.py) through real readers.
 
 A shard counts only once its ``.stats.json`` commit marker exists; everything here reads finished shards
 only, so a run still in progress (or killed) is read consistently. Works on any Beam FileSystems path.
@@ -17,7 +17,7 @@ from configs.schema import ConfigError
 from transforms.core import fileio
 from pipelines.plan import planned_shards
 from transforms.formats import FORMATS, OutputFormat
-from transforms.formats.shards import paths, shard_name
+from transforms.stages.write import paths, shard_name
 
 
 def _ids(folder: str, pattern: str) -> list[int]:

@@ -21,7 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from configs.schema import SourceConfig, source_paths
 from transforms.core import fileio
 from transforms.core.records import PlanEntry
-from transforms.formats.shards import paths, shard_name
+from transforms.stages.write import paths, shard_name
 
 FOLDER = "plan"
 SUMMARY = "summary.json"

@@ -28,7 +28,7 @@ from transforms.core import fileio
 from transforms.formats import FORMATS
 from transforms.maskers import PLANNERS
 from transforms.sources import plan_with_summary
-from transforms.formats.shards import PART_EXT, paths
+from transforms.stages.write import PART_EXT, paths
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """Beam flags pass through; locally the default is FnApiRunner (it downloads nothing)."""

@@ -17,7 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from configs.schema import ConfigError
 from pipelines import outputs
 from transforms.core import fileio
-from transforms.formats.shards import paths, shard_name
+from transforms.stages.write import paths, shard_name
 
 CHUNK = 1 << 20
 

@@ -22,7 +22,7 @@ from transforms.core.images import SIDE, overlay
 from transforms.core.keys import safe_key
 from transforms.core.masks import decode_segmentation
 from transforms.core.records import PlanEntry, StageError
-from transforms.sources.load import PLAN_STAGE
+from transforms.stages.load import PLAN_STAGE
 
 
 def spread(counts: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:

@@ -16,8 +16,8 @@ from configs.schema import FilterConfig, QualityConfig
 from pipelines import outputs
 from transforms.core import fileio
 from transforms.core.stage import within
-from transforms.maskers.filters import RULES as FILTER_RULES
 from transforms.quality import QUALITY
+from transforms.stages.filter import RULES as FILTER_RULES
 
 
 def _scored() -> tuple:

@@ -30,9 +30,9 @@ from transforms.core.stage import ModelStep
 from transforms.formats import FORMATS
 from transforms.maskers import MASKERS, PLANNERS
 from transforms.removers import REMOVERS
-from transforms.removers.blend import blend
 from transforms.sources import SOURCES, plan_source
-from transforms.sources.load import load_image
+from transforms.stages.blend import blend
+from transforms.stages.load import load_image
 
 DEMO_IMAGES = sorted(glob.glob(os.path.join(DEMO_DATA, "images", "*.jpg")))[:3]
 CAPTIONS = ["a cat on a sofa", "a photo of a dog", "an apple and a cat"]

@@ -17,7 +17,7 @@ from faults.kit import CocoSet, assert_accounting, build, encode, image_key, out
 from transforms.core.fetch import FetchError, member_uri, read_uri
 from transforms.core.records import ImageRecord, Reject
 from transforms.sources import plan_source
-from transforms.sources.load import load_image
+from transforms.stages.load import load_image
 
 SMALL = FetchConfig(max_bytes=64 * 1024)
 

@@ -9,7 +9,7 @@ import pytest
 from configs.schema import ConfigError, SourceConfig
 from transforms.core.records import PlanEntry
 from transforms.sources.coco import plan_coco
-from transforms.sources.load import load_image
+from transforms.stages.load import load_image
 from configs.schema import ImageConfig
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from configs.schema import InstructionsConfig, RemovalConfig
-from transforms.removers.blend import blend
+from transforms.stages.blend import blend
 from transforms.core.geometry import LOCATIONS, location
 from transforms.core.text import with_article
 from transforms.language.templates import template_instructions

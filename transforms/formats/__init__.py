@@ -2,7 +2,7 @@
 (formats/base.py): chain tail, encoder, sidecar schema, tar members, card wording, gallery view.
 
 A new format is one file here (copy brushdata.py), one line below, and its config section if it has
-settings. The shard writer every format shares is shards.py.
+settings. The shard writer every format shares is transforms/stages/write.py.
 """
 from __future__ import annotations
 

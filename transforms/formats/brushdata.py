@@ -29,7 +29,7 @@ from transforms.core.images import SIDE, encode_image, overlay, thumbnail
 from transforms.core.masks import coco_rle
 from transforms.core.records import Candidate, ImageRecord, Reject, Sample
 from transforms.formats.base import CardText, Chain, Member, OutputFormat
-from transforms.maskers.filters import filter_candidates
+from transforms.stages.filter import filter_candidates
 
 SCHEMA = pa.schema([
     ("key", pa.string()), ("image_key", pa.string()), ("dataset", pa.string()), ("image_id", pa.string()),

@@ -3,7 +3,7 @@
 One registry, pure and model maskers alike: a pure masker is ``fn(record, cfg) -> record | Reject | list``;
 a model masker is a ``ModelStep`` (pure pre -> RunInference -> pure post). A new masker is one file here
 (copy brush.py for a pure one, sam.py for a model one), one line below, and its config section.
-The filter stage that follows every masker (area, border, connectivity, ...) is filters.py.
+The filter stage that follows every masker (area, border, connectivity, ...) is transforms/stages/filter.py.
 """
 from __future__ import annotations
 

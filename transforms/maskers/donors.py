@@ -27,9 +27,9 @@ from transforms.core.masks import coco_rle
 from transforms.core.records import ImageRecord, Reject, Shapes
 from transforms.core.stage import ModelStep
 from transforms.maskers.borrowed import DONOR, FAILED, FOUND, draw_donor
-from transforms.maskers.filters import check_candidate
 from transforms.maskers.grounded_sam import GROUNDED_SAM
 from transforms.maskers.sam import SAM
+from transforms.stages.filter import check_candidate
 
 MODEL_DONORS = {"grounded_sam": GROUNDED_SAM, "sam": SAM}   # masks.borrowed.donors -> its masker
 

@@ -1,5 +1,5 @@
-"""Removers (``removal.kind``): the remove stage fills the dilated object region; blend.py then restores
-every pixel outside it, whichever remover ran.
+"""Removers (``removal.kind``): the remove stage fills the dilated object region; the blend stage
+(transforms/stages/blend.py) then restores every pixel outside it, whichever remover ran.
 
 One registry, pure and model removers alike (a ``ModelStep`` runs through RunInference). A new remover is
 one file here (copy opencv.py for a pure one, diffusion.py for a model one), one line below, and its

@@ -2,7 +2,7 @@
 
 A source is one file here with ``plan_<kind>(cfg) -> list[PlanEntry]`` and one line in SOURCES. An entry
 the source already knows to be unusable (a duplicate id, ...) stays in the plan with a planned reject; the
-load stage (sources/load.py) reports it as a reject of stage 'read' without reading anything.
+load stage (transforms/stages/load.py) reports it as a reject of stage 'read' without reading anything.
 """
 from __future__ import annotations
 

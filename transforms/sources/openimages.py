@@ -5,7 +5,7 @@ BoxYMin, BoxYMax, PredictedIoU, Clicks``), ``source.images`` the folder of ``<Im
 ``source.masks`` the folder the per-mask PNGs were extracted to (MaskPath is relative to it), and
 ``source.classes`` the class-descriptions CSV (``/m/...`` label id -> display name; with or without the
 ``LabelName,DisplayName`` header). One plan entry per image id (sorted), one object per mask row; its
-segmentation ``{"mask_png": path}`` is read by the load stage (transforms/mask_files.py) into an HxW array.
+segmentation ``{"mask_png": path}`` is read by the load stage (transforms/sources/mask_files.py) into an HxW array.
 With the box CSV instead (``ImageID, LabelName, XMin, XMax, YMin, YMax``, ..., ``IsGroupOf``; Paint by Example
 trains on these) each box is an object whose segmentation ``{"box_norm": [xmin, ymin, xmax, ymax]}`` becomes the
 filled box in the load stage; ``source.masks`` is not needed, and a group box (IsGroupOf 1) is crowd.

@@ -15,7 +15,7 @@ from faults.kit import CocoSet, assert_accounting, build, samples
 from icc import adobe_rgb_profile, adobe_to_srgb
 from transforms.core.colour import to_srgb
 from transforms.core.records import ImageRecord
-from transforms.sources.load import load_image
+from transforms.stages.load import load_image
 
 COLOURS = [(20, 90, 40), (120, 100, 90), (200, 180, 160), (60, 60, 200)]
 

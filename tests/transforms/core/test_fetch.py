@@ -13,7 +13,7 @@ import pytest
 from configs.schema import ImageConfig
 from web import IMAGES, NAMES, SLOW, photo
 from transforms.core.fetch import FetchError, fetch_url, member_uri, read_uri
-from transforms.sources.load import load_image
+from transforms.stages.load import load_image
 from transforms.core.records import ImageRecord, Reject
 
 

@@ -41,7 +41,7 @@ def test_member_names_and_specs_follow_webdatasets_rules(monkeypatch):
 
 
 def test_a_build_without_models_never_imports_torch():
-    code = ("import sys, pipelines.run, pipelines.build, transforms.formats.shards, transforms.sources;"
+    code = ("import sys, pipelines.run, pipelines.build, transforms.stages.write, transforms.sources;"
             "print(sorted(m for m in ('torch', 'webdataset') if m in sys.modules))")
     env = {**os.environ, "PYTHONPATH": ROOT}
     got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

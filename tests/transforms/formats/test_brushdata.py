@@ -16,7 +16,7 @@ from transforms.formats import FORMATS
 from transforms.core.masks import decode_segmentation
 from transforms.maskers.candidates import make_candidate
 from transforms.core.records import ImageRecord, ObjectRef, Reject
-from transforms.formats.shards import write_shard
+from transforms.stages.write import write_shard
 
 
 def brushnet_rle2mask(runs: list[int], h: int, w: int) -> np.ndarray:

@@ -7,8 +7,8 @@ from model_wrappers.grounded_sam import match_label
 from model_wrappers.types import MaskProposal
 from transforms.core.records import Candidate, ImageRecord, Reject
 from transforms.maskers.candidates import prompt_match
-from transforms.maskers.filters import filter_candidates
 from transforms.maskers.grounded_sam import grounded_candidates
+from transforms.stages.filter import filter_candidates
 
 
 def _rec(caption=""):

@@ -16,7 +16,7 @@ import webdataset as wds
 from configs.schema import ConfigError, FetchConfig, ImageConfig, SourceConfig
 from helpers import write_openimages
 from web import NAMES, photo
-from transforms.sources.load import load_image
+from transforms.stages.load import load_image
 from transforms.core.records import ImageRecord, Reject
 from transforms.sources.webdataset import scan_tar
 from transforms.core.records import PlanEntry

@@ -7,7 +7,7 @@ from PIL import Image
 from configs.schema import ImageConfig
 from transforms.core.geometry import resize_params
 from transforms.core.records import StageError as LoadError
-from transforms.sources.load import decode_image, load_image
+from transforms.stages.load import decode_image, load_image
 from transforms.core.records import ImageRecord, Reject
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from configs.schema import FilterConfig
-from transforms.maskers.filters import filter_candidates, mask_scores
+from transforms.stages.filter import filter_candidates, mask_scores
 from transforms.core.records import Candidate, ImageRecord
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.run import clear_stale_tmp
 from transforms.core.records import PartRef, Sample
-from transforms.formats.shards import paths, write_part, write_shard
+from transforms.stages.write import paths, write_part, write_shard
 
 SCHEMA = pa.schema([("key", pa.string()), ("caption", pa.string())])
 
