@@ -14,8 +14,8 @@ from configs.schema.where import parse_where
 @dataclass(frozen=True)
 class SourceConfig(Section):
     """Where the input images and their labels come from (transforms/sources/)."""
-    kind: str = "coco"              # a transforms/sources/ SOURCES name: coco (also LVIS json), laion_parquet, ...
-    annotations: str = ""           # COCO/LVIS instances json; laion_parquet: the tables; openimages: the CSV
+    kind: str = "coco"              # a SOURCES name: coco (also LVIS json), url_table (alias laion_parquet), ...
+    annotations: str = ""           # COCO/LVIS instances json; url_table: the tables; openimages: the CSV
     images: str = ""                # folder the json's file_name entries are relative to
     name: str = "coco"              # key prefix: letters and digits only
     shard_size: int = between(1, 1_000_000, default=100)   # input images per shard (output shard k <- input shard k)
@@ -23,15 +23,15 @@ class SourceConfig(Section):
     licence: str = ""               # default licence text when the source names none
     masks: str = ""                 # openimages: folder of the per-mask PNGs (the CSV's MaskPath is relative to it)
     classes: str = ""               # openimages: class-descriptions CSV (/m/ label id -> readable name)
-    url_column: str = "url"         # laion_parquet: the URL column (names: img2dataset's; case-insensitive)
-    caption_column: str = "caption"   # laion_parquet: the caption column
-    width_column: str = "width"     # laion_parquet: the width column (optional, like those below)
-    height_column: str = "height"   # laion_parquet: the height column
-    licence_column: str = "license"   # laion_parquet: the licence column
+    url_column: str = "url"         # url_table: the URL column (names: img2dataset's; case-insensitive)
+    caption_column: str = "caption"   # url_table: the caption column
+    width_column: str = "width"     # url_table: the width column (optional, like those below)
+    height_column: str = "height"   # url_table: the height column
+    licence_column: str = "license"   # url_table: the licence column
     vocabulary: str = "lvis"        # captions -> objects (Grounded-SAM prompts): lvis (shipped list) | none | a file
     max_caption_classes: int = between(1, 256, default=8)   # classes kept per caption, in caption order
-    allow_local_files: bool = False  # laion_parquet: read file:// rows, absolute paths, paths outside the table's folder
-    where: str = ""                 # laion_parquet/webdataset: keep rows where this holds ('aesthetic >= 5 and ...')
+    allow_local_files: bool = False  # url_table: read file:// rows, absolute paths, paths outside the table's folder
+    where: str = ""                 # url_table/webdataset: keep rows where this holds ('aesthetic >= 5 and ...')
 
     def __post_init__(self):
         super().__post_init__()

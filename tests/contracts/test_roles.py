@@ -43,7 +43,7 @@ def _coco(tmp) -> list[str]:
     return [f"source.annotations={DEMO_DATA}/instances.json", f"source.images={DEMO_DATA}/images"]
 
 
-def _laion(tmp) -> list[str]:
+def _url_table(tmp) -> list[str]:
     path = os.path.join(tmp, "table.parquet")
     pq.write_table(pa.table({"url": DEMO_IMAGES, "caption": CAPTIONS}), path)
     return [f"source.annotations={path}", "source.allow_local_files=true"]   # absolute paths to the demo photos
@@ -74,7 +74,7 @@ def _openimages(tmp) -> list[str]:
             f"source.classes={cfg.classes}"]
 
 
-SOURCE_INPUTS = {"coco": _coco, "lvis": _coco, "laion_parquet": _laion, "webdataset": _webdataset,
+SOURCE_INPUTS = {"coco": _coco, "lvis": _coco, "url_table": _url_table, "webdataset": _webdataset,
                  "folder": _folder, "openimages": _openimages}
 MASKER_SETS = {
     "annotations": [],

@@ -87,7 +87,7 @@ def test_a_url_table_reads_only_inside_its_folder_unless_allowed(tmp_path):
     path = _table(str(tmp_path), urls)
 
     def loaded(**kw):
-        cfg = SourceConfig(kind="laion_parquet", annotations=path, name="t", vocabulary="none", **kw)
+        cfg = SourceConfig(kind="url_table", annotations=path, name="t", vocabulary="none", **kw)
         entries = [e for shard in plan_source(cfg) for e in shard]
         return [load_image(e.to_record(0), ImageConfig(size=64, fetch=SMALL)) for e in entries]
 

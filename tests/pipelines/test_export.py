@@ -219,6 +219,7 @@ def test_test_images_count_and_dataset_name(demo_build, tmp_path):
 @pytest.mark.parametrize("source, name", [({"kind": "coco"}, "COCO"), ({"kind": "lvis", "name": "lvis"}, "LVIS"),
                                           ({"kind": "openimages"}, "OpenImages"),
                                           ({"kind": "laion_parquet", "name": "laion"}, "LAION"),
+                                          ({"kind": "url_table", "name": "laion"}, None),
                                           ({"kind": "coco", "name": "demo"}, None), ({"kind": "folder"}, None)])
 def test_target_img_dataset_is_the_sources_proper_name(tmp_path, source, name):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"source": source}))

@@ -33,7 +33,7 @@ def classes(entry: dict) -> list[str]:
     return [o["class_name"] for o in entry["objects"]]
 
 
-def test_laion_parquet_rows_become_entries_with_caption_classes(tmp_path):
+def test_url_table_rows_become_entries_with_caption_classes(tmp_path):
     local = tmp_path / "imgs" / NAMES[0]
     local.parent.mkdir()
     local.write_bytes(photo(NAMES[0]))
@@ -42,7 +42,7 @@ def test_laion_parquet_rows_become_entries_with_caption_classes(tmp_path):
         "TEXT": ["Two cats and a dog on a sofa", "a red apple", None, "x", "y"],
         "WIDTH": [640, 10, None, 1, 1], "HEIGHT": [480, 20, None, 1, 1], "LICENSE": ["cc-by", "", "", "", ""]}),
         tmp_path / "part-0.parquet")
-    entries = plan(kind="laion_parquet", annotations=str(tmp_path / "part-0.parquet"), url_column="url",
+    entries = plan(kind="url_table", annotations=str(tmp_path / "part-0.parquet"), url_column="url",
                    caption_column="TEXT")
     assert [e["key"] for e in entries] == [f"t-0000-00000000{i}" for i in range(5)]
     first = entries[0]
@@ -53,7 +53,7 @@ def test_laion_parquet_rows_become_entries_with_caption_classes(tmp_path):
     assert [e["meta"].get("reject", {}).get("reason") for e in entries] == \
         [None, "local_path_refused", None, "no_url", "bad_scheme"]   # file:// only with source.allow_local_files
     assert isinstance(load_image(PlanEntry.from_json(entries[2]).to_record(0), ImageConfig(size=64)), ImageRecord)
-    opted = plan(kind="laion_parquet", annotations=str(tmp_path / "part-0.parquet"), url_column="url",
+    opted = plan(kind="url_table", annotations=str(tmp_path / "part-0.parquet"), url_column="url",
                  caption_column="TEXT", allow_local_files=True)
     assert "reject" not in opted[1]["meta"]
     assert isinstance(load_image(PlanEntry.from_json(opted[1]).to_record(0), ImageConfig(size=64)), ImageRecord)
@@ -62,14 +62,24 @@ def test_laion_parquet_rows_become_entries_with_caption_classes(tmp_path):
 def test_csv_and_tsv_tables_their_limit_and_column_errors(tmp_path):
     (tmp_path / "a.csv").write_text('url,caption\nhttp://h/1.jpg,"a bus, a truck"\nhttp://h/2.jpg,\n')
     (tmp_path / "b.tsv").write_text("url\tcaption\nhttp://h/3.jpg\ta horse\n")
-    entries = plan(kind="laion_parquet", annotations=str(tmp_path / "*"), limit=0)
+    entries = plan(kind="url_table", annotations=str(tmp_path / "*"), limit=0)
     assert [e["uri"] for e in entries] == ["http://h/1.jpg", "http://h/2.jpg", "http://h/3.jpg"]
     assert [classes(e) for e in entries] == [["bus", "truck"], [], ["horse"]]
-    assert len(plan(kind="laion_parquet", annotations=str(tmp_path), limit=2)) == 2
+    assert len(plan(kind="url_table", annotations=str(tmp_path), limit=2)) == 2
     with pytest.raises(ConfigError, match="source.caption_column: no column 'TEXT'"):
-        plan(kind="laion_parquet", annotations=str(tmp_path / "a.csv"), caption_column="TEXT")
+        plan(kind="url_table", annotations=str(tmp_path / "a.csv"), caption_column="TEXT")
     with pytest.raises(ConfigError, match="source.annotations: no parquet/csv/tsv file"):
-        plan(kind="laion_parquet", annotations=str(tmp_path / "none-*.parquet"))
+        plan(kind="url_table", annotations=str(tmp_path / "none-*.parquet"))
+
+
+def test_laion_parquet_is_an_alias_of_url_table_and_an_unknown_kind_names_both(tmp_path):
+    (tmp_path / "a.csv").write_text('url,caption,aesthetic\nhttp://h/1.jpg,a bus,6\nhttp://h/2.jpg,a cat,4\n')
+    for kw in ({}, {"where": "aesthetic >= 5"}):
+        assert plan(kind="laion_parquet", annotations=str(tmp_path), **kw) == \
+            plan(kind="url_table", annotations=str(tmp_path), **kw)
+    with pytest.raises(ConfigError, match=r"source.kind: 'laion' is not allowed; choose one of .*url_table.* "
+                                          r"\(also accepted: laion_parquet \(= url_table\)\)"):
+        plan(kind="laion", annotations=str(tmp_path))
 
 
 def write_img2dataset_shard(path: str, first: int, n: int) -> None:

@@ -62,25 +62,25 @@ def test_url_table_rows_selected_keep_their_row_keys(tmp_path, fmt):
         pq.write_table(pa.table(LAION), path)
     else:
         pa.csv.write_csv(pa.table(LAION), path)
-    entries, summary = plan(kind="laion_parquet", annotations=str(path), where=RULE)
+    entries, summary = plan(kind="url_table", annotations=str(path), where=RULE)
     assert [e["key"] for e in entries] == ["t-0000-000000000", "t-0000-000000005"]
     assert [e["uri"] for e in entries] == ["http://h/0.jpg", "http://h/5.jpg"]
     assert summary == {"where": RULE, "where_left_out": 4} and len(entries) + 4 == len(LAION["url"])
-    everything, none = plan(kind="laion_parquet", annotations=str(path))
+    everything, none = plan(kind="url_table", annotations=str(path))
     assert len(everything) == 6 and none == {"where": "", "where_left_out": 0}
 
 
 def test_url_tables_with_limit_and_a_missing_column(tmp_path):
     pq.write_table(pa.table(LAION), tmp_path / "a.parquet")
     pq.write_table(pa.table(LAION), tmp_path / "b.parquet")
-    entries, summary = plan(kind="laion_parquet", annotations=str(tmp_path), where=RULE, limit=3)
+    entries, summary = plan(kind="url_table", annotations=str(tmp_path), where=RULE, limit=3)
     assert [e["key"] for e in entries] == ["t-0000-000000000", "t-0000-000000005", "t-0001-000000000"]
     assert summary["where_left_out"] == 4       # a's 4 rows; b read up to its first kept row only
     with pytest.raises(ConfigError, match=r"source.where: no column 'clip_score' in .*a.parquet; its columns: "
                                           r"url, caption, AESTHETIC, punsafe, pwatermark"):
-        plan(kind="laion_parquet", annotations=str(tmp_path), where="clip_score > 0.3")
+        plan(kind="url_table", annotations=str(tmp_path), where="clip_score > 0.3")
     with pytest.raises(ConfigError, match=r"source.where='aesthetic > 100' left out all 12 rows"):
-        plan(kind="laion_parquet", annotations=str(tmp_path), where="aesthetic > 100")
+        plan(kind="url_table", annotations=str(tmp_path), where="aesthetic > 100")
 
 
 def write_shard(path: str, metas: list[dict]) -> None:
@@ -104,6 +104,6 @@ def test_img2dataset_samples_selected_by_their_json(tmp_path):
 
 
 def test_where_on_a_source_without_columns_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="source.where: selects rows of laion_parquet and webdataset sources "
+    with pytest.raises(ConfigError, match="source.where: selects rows of url_table and webdataset sources "
                                           "only, not source.kind=folder"):
         plan(kind="folder", images=str(tmp_path), where="a > 1")

@@ -1,4 +1,5 @@
-"""``laion_parquet``: a table of image URLs (parquet, CSV or TSV; LAION and img2dataset's layout).
+"""``url_table`` (alias ``laion_parquet``): a table of image URLs or paths (parquet, CSV or TSV; LAION and
+img2dataset's layout, or any table of local paths).
 
 One row = one image. The URL column is required, caption/width/height/licence are used when present
 (names configurable in ``source.*_column``, matched case-insensitively, img2dataset's ``url``/``caption`` by
@@ -131,7 +132,7 @@ def table_entries(cfg: SourceConfig, path: str, file_index: int, budget: int) ->
     return entries, chosen.left_out
 
 
-def plan_laion_parquet(cfg: SourceConfig, tally: dict | None = None) -> list[PlanEntry]:
+def plan_url_table(cfg: SourceConfig, tally: dict | None = None) -> list[PlanEntry]:
     """Every table ``source.annotations`` names (a file, a folder, a glob) -> plan entries, in order; rows
     ``source.where`` leaves out are added to ``tally['where_left_out']``."""
     entries: list[PlanEntry] = []
