@@ -1,9 +1,10 @@
 """The one stage order, and the chain of a config: which function or model runs at each stage.
 
-STAGES is the only list of stages in the project, each with the config section that drives it; the
+``stages()`` is the only order of stages in the project, each with the config section that drives it; the
 funnel, the report and the dataset card read it. ``stage_chain`` picks each stage's variant from its
 role's registry (transforms/<role>/__init__.py) by the config's ``kind``, checked against the registry's
-keys with a message naming the key; the output format then writes the tail of the chain.
+keys with a message naming the key; the output format says which stages it keeps, what it runs instead
+at a stage, and its encoder, the last stage.
 """
 from __future__ import annotations
 
@@ -25,17 +26,38 @@ from transforms.stages.load import load_image
 if TYPE_CHECKING:
     from model_wrappers.base import Handler
 
-# (stage, the config section that drives it), in pipeline order. 'read' counts what the plan rejected and
-# 'write' what reached the shard writer; PIPE's quality checks sit around 'remove' in PIPE's order.
-STAGES = (
-    ("read", "source"), ("load", "image"), ("propose", "masks"), ("filter", "filters"),
-    ("clip_prefilter", "quality"), ("remove", "removal"), ("consensus", "quality"), ("removal_score", "quality"),
-    ("importance", "quality"), ("importance_dino", "quality"), ("blend", "removal"), ("describe", "describe"),
-    ("instruct", "instructions"), ("encode", "output"), ("write", ""),   # the shard writer has no settings
+# (stage, the config section that drives it) of the stages every chain may run, in pipeline order. 'read'
+# counts what the plan rejected and 'write' what reached the shard writer. The quality checks are not listed:
+# each declares the stage it runs after (transforms/quality/), and ``stages()`` puts it there.
+BASE_STAGES = (
+    ("read", "source"), ("load", "image"), ("propose", "masks"), ("filter", "filters"), ("remove", "removal"),
+    ("blend", "removal"), ("describe", "describe"), ("instruct", "instructions"), ("encode", "output"),
+    ("write", ""),   # the shard writer has no settings
 )
-ORDER = tuple(name for name, _ in STAGES)
 DONOR_STAGE = "donors"   # the model pass of BrushData-v2 with model donors, before 'load' (not a funnel stage)
-SECTIONS = dict(STAGES)
+
+
+def stages() -> tuple[tuple[str, str], ...]:
+    """(stage, its config section) of every stage in pipeline order: BASE_STAGES with each quality check
+    after the stage it declares, after the checks of QUALITY before it that declare the same stage."""
+    found = list(BASE_STAGES)
+    for name, step in QUALITY.items():
+        at = [s for s, _ in found].index(step.after) + 1
+        while at < len(found) and found[at][0] in QUALITY and QUALITY[found[at][0]].after == step.after:
+            at += 1
+        found.insert(at, (name, "quality"))
+    return tuple(found)
+
+
+def order() -> tuple[str, ...]:
+    """The stage names in pipeline order."""
+    return tuple(name for name, _ in stages())
+
+
+def section_of(stage: str) -> str | None:
+    """The config section that drives ``stage`` ('' for the shard writer), None for a name no stage has."""
+    return dict(stages()).get(stage)
+
 
 Chain = list[tuple[str, Callable | ModelStep, object]]
 
@@ -50,6 +72,9 @@ def pick(registry: dict, key: str, name: str):
 def stage_chain(cfg: Config) -> Chain:
     """(stage name, pure function or ModelStep, its config) in pipeline order, as the output format runs it;
     stages set to none are left out."""
+    fmt = pick(FORMATS, "output.format", cfg.output.format)
+    for name in cfg.quality.stages:
+        pick(QUALITY, "quality.stages", name)
     picked = {
         "load": (load_image, cfg.image),
         "propose": (pick(MASKERS, "masks.kind", cfg.masks.kind), cfg),
@@ -60,8 +85,9 @@ def stage_chain(cfg: Config) -> Chain:
         "describe": (pick(DESCRIBERS, "describe.kind", cfg.describe.kind), cfg.describe),
         "instruct": (pick(INSTRUCTORS, "instructions.kind", cfg.instructions.kind), cfg.instructions),
     }
-    chain = [(name, *picked[name]) for name in ORDER if name in picked and picked[name][0] is not None]
-    return pick(FORMATS, "output.format", cfg.output.format).tail(chain, cfg)
+    kept = [name for name in order() if name in picked and (fmt.runs is None or name in fmt.runs)]
+    chain = [(name, fmt.replaces.get(name, picked[name][0]), picked[name][1]) for name in kept]
+    return [stage for stage in chain if stage[1] is not None] + [("encode", fmt.encode, cfg)]
 
 
 def model_handlers(cfg: Config, chain: Chain | None = None) -> list[tuple[str, Handler]]:

@@ -15,7 +15,7 @@ path and model keys) and the re-exports, so every name is imported from ``config
 - source.py: SourceConfig, PATH_KEYS, PATH_WORDS, source_paths;
 - image.py: FetchConfig, ImageConfig;
 - models.py: the ModelConfig sections (SamConfig ... DinoConfig), FewShot, PIPE_FEW_SHOT;
-- stages.py: the stage sections (MasksConfig ... OutputConfig), QUALITY_STAGES, QUALITY_OPTIONAL.
+- stages.py: the stage sections (MasksConfig ... OutputConfig).
 """
 from __future__ import annotations
 
@@ -28,15 +28,15 @@ from configs.schema.image import FetchConfig, ImageConfig
 from configs.schema.models import (PIPE_FEW_SHOT, ClipConfig, DiffEditConfig, DiffusionConfig, DinoConfig, FewShot,
                                    GroundingConfig, LlmConfig, SamConfig, VlmConfig)
 from configs.schema.source import PATH_KEYS, PATH_WORDS, SourceConfig, source_paths
-from configs.schema.stages import (QUALITY_OPTIONAL, QUALITY_STAGES, BorrowConfig, BrushConfig, DescribeConfig,
+from configs.schema.stages import (BorrowConfig, BrushConfig, DescribeConfig,
                                    ExemplarConfig, FilterConfig, InstructionsConfig, MasksConfig, OutputConfig,
                                    QualityConfig, RemovalConfig)
 
 __all__ = [
     "Config", "ConfigError", "load_config", "dump_yaml", "same_as_recorded", "to_dict", "MODEL_KEYS", "PATH_KEYS",
     "PATH_WORDS", "source_paths",
-    "is_local_model", "ModelConfig", "DEVICE", "DTYPES", "HUB_ID", "QUALITY_STAGES",
-    "QUALITY_OPTIONAL", "PIPE_FEW_SHOT", "FewShot", "SourceConfig", "FetchConfig", "ImageConfig", "SamConfig",
+    "is_local_model", "ModelConfig", "DEVICE", "DTYPES", "HUB_ID",
+    "PIPE_FEW_SHOT", "FewShot", "SourceConfig", "FetchConfig", "ImageConfig", "SamConfig",
     "GroundingConfig", "DiffusionConfig", "VlmConfig", "LlmConfig", "ClipConfig", "DinoConfig", "BrushConfig",
     "MasksConfig", "FilterConfig", "RemovalConfig", "DescribeConfig", "InstructionsConfig", "QualityConfig",
     "OutputConfig", "ExemplarConfig", "BorrowConfig", "DiffEditConfig",

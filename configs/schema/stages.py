@@ -137,10 +137,6 @@ class InstructionsConfig(Section):
 
 
 # ---- PIPE's quality filters: CLIP checks before and after removal -------------------------------------------
-QUALITY_STAGES = ("clip_prefilter", "consensus", "removal_score", "importance")   # PIPE's order
-QUALITY_OPTIONAL = ("importance_dino",)   # run only when listed in quality.stages (not one of PIPE's)
-
-
 @dataclass(frozen=True)
 class QualityConfig(Section):
     """PIPE's CLIP filters (paper section 3, supplement E). PIPE tunes the thresholds on plots but does not
@@ -161,8 +157,8 @@ class QualityConfig(Section):
       barely registered in the picture's structure.
     """
     kind: str = one_of("none", "clip", default="none")   # clip: run the filters of stages below
-    stages: tuple[str, ...] = one_of(*QUALITY_STAGES, *QUALITY_OPTIONAL,
-                                     default=QUALITY_STAGES)   # which of the filters run, each once; PIPE's order kept
+    stages: tuple[str, ...] = ("clip_prefilter", "consensus", "removal_score",   # transforms/quality/ QUALITY
+                               "importance")   # names: which checks run, each once (default: PIPE's four)
     clip: ClipConfig = field(default_factory=ClipConfig)
     dino: DinoConfig = field(default_factory=DinoConfig)   # importance_dino only
     class_prompt: str = placeholders("class", "a_class", default="a photo of a {class}")   # pre-filter text
@@ -188,7 +184,7 @@ class QualityConfig(Section):
                 raise ConfigError(f"{k}.{name}: {_show(value)} must be an odd number of pixels, 1 to 1001")
 
     def runs(self, stage: str) -> bool:
-        """True when ``stage`` (a QUALITY_STAGES or QUALITY_OPTIONAL name) is part of the chain."""
+        """True when the check ``stage`` (a transforms/quality/ QUALITY name) is part of the chain."""
         return self.kind != "none" and stage in self.stages
 
 
@@ -215,9 +211,9 @@ class ExemplarConfig(Section):
 
 @dataclass(frozen=True)
 class OutputConfig(Section):
-    """What the shards hold and how their images are encoded."""
-    format: str = one_of("pipe", "brushdata", "paint_by_example",   # pipe: one pair per object; brushdata: one image,
-                         default="pipe")   # all its masks as RLE; paint_by_example: image, box mask, reference
+    """What the shards hold and how their images are encoded. Formats: pipe (one pair per object), brushdata
+    (one sample per image, all its masks as RLE), paint_by_example (image, box mask, reference)."""
+    format: str = "pipe"   # a transforms/formats/ FORMATS name: pipe, brushdata, paint_by_example, ...
     image_format: str = one_of("jpg", "png", default="jpg")   # png: lossless
     jpeg_quality: int = between(1, 100, default=95)   # jpg: the encoder's quality
     pbe: ExemplarConfig = field(default_factory=ExemplarConfig)

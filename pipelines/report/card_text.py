@@ -11,7 +11,7 @@ import re
 
 import yaml
 
-from pipelines.chain import SECTIONS
+from pipelines.chain import section_of
 from transforms.quality import QUALITY
 
 TOP_CLASSES = 25
@@ -117,7 +117,7 @@ def stage_settings(stage: str, cfg: dict) -> str:
     """The settings a stage ran with: a quality stage its thresholds and its scorer's model; a section whose
     ``kind`` has its own sub-section (removal.kind diffusion -> removal.diffusion) the kind and that
     sub-section; otherwise the section's own values."""
-    sec = SECTIONS.get(stage)
+    sec = section_of(stage)
     if not sec:
         return "-"
     section = cfg.get(sec) or {}
@@ -139,7 +139,7 @@ def stage_settings(stage: str, cfg: dict) -> str:
 def recipe(facts: dict) -> str:
     cfg = facts["config"]
     rows = [[stage, stage_settings(stage, cfg)] for stage in [r["stage"] for r in facts["report"]["stages"]]]
-    ran = {SECTIONS.get(r["stage"]) for r in facts["report"]["stages"]}   # a format's tail drops some stages
+    ran = {section_of(r["stage"]) for r in facts["report"]["stages"]}   # a format runs only some stages
     kinds = ", ".join(f"{sec}.kind `{v['kind']}`" for sec, v in cfg.items()
                       if isinstance(v, dict) and "kind" in v and sec in ran)
     models = ("Models as the pairs' metadata records them (what ran), per stage:\n\n" + table(

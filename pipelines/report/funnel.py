@@ -1,12 +1,12 @@
 """The funnel: the per-shard stats merged into report.json's numbers (PIPE Table S8 style), in the one
-stage order of pipelines/chain.py. Only finished shards (with a stats json) count.
+stage order of pipelines/chain.py (``order()``). Only finished shards (with a stats json) count.
 """
 from __future__ import annotations
 
 import collections
 
 from pipelines import verify
-from pipelines.chain import ORDER as STAGES
+from pipelines.chain import order
 from pipelines.plan import planned_shards
 
 
@@ -29,9 +29,10 @@ def funnel(stats: list[dict]) -> dict:
         for level in dropped:
             dropped[level].update(s["dropped"][level])
         lost += s["lost_images"]
-    ran = {"read", "write"}.union(*(s.get("stages", STAGES) for s in stats))  # read: rejects at planning
+    known = order()
+    ran = {"read", "write"}.union(*(s.get("stages", known) for s in stats))  # read: rejects at planning
     seen = {k.split("/")[0] for c in dropped.values() for k in c}
-    stages = [st for st in STAGES if st in ran | seen] + sorted(seen - set(STAGES))
+    stages = [st for st in known if st in ran | seen] + sorted(seen - set(known))
     rows, entering = [], total["candidates"]
     for stage in stages:
         image_drops = {k.split("/", 1)[1]: v for k, v in dropped["image"].items() if k.split("/")[0] == stage}

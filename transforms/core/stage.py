@@ -73,8 +73,9 @@ class Threshold:
 class ModelStep:
     """A model stage's registry entry: ``pre`` and ``post`` as above; ``family`` is a
     model_wrappers.registry.HANDLERS key; ``section`` maps the stage's cfg to the model's config section.
-    A check declares what it tests (``thresholds``), the other settings of its section it reads (``reads``)
-    and the key of its model (``model_key``, e.g. 'quality.clip.model'), for the report, retune and the card.
+    A check declares what it tests (``thresholds``), the other settings of its section it reads (``reads``),
+    the key of its model (``model_key``, e.g. 'quality.clip.model'), for the report, retune and the card, and
+    the stage it runs after (``after``: checks declaring the same one run in their registry's order).
     A pure stage's registry entry is just its function."""
     pre: Callable[[Any, Any], Any]
     post: Callable[[Any, Any, Any], Any]
@@ -83,6 +84,7 @@ class ModelStep:
     thresholds: tuple[Threshold, ...] = ()
     reads: tuple[str, ...] = ()
     model_key: str = ""
+    after: str = ""
 
 
 def error_reject(rec: Any, stage: str, e: Exception) -> Reject:

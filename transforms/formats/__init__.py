@@ -1,5 +1,5 @@
 """Output formats (``output.format``): each file holds one format's whole knowledge as an ``OutputFormat``
-(formats/base.py): chain tail, encoder, sidecar schema, tar members, card wording, gallery view.
+(formats/base.py): the stages it runs, encoder, sidecar schema, tar members, card wording, gallery view.
 
 A new format is one file here (copy brushdata.py), one line below, and its config section if it has
 settings. The shard writer every format shares is transforms/stages/write.py.

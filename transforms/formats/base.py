@@ -1,7 +1,7 @@
 """What an output format is (``output.format``): everything about its samples, in one object.
 
-A format owns the tail of the stage chain (which stages run after the masks are proposed, and its encoder:
-the last stage, returning ``Sample``s), the sidecar schema (shards/NNNNNN.parquet), the tar members with the feature type
+A format owns its part of the stage chain (which stages of the one stage order it runs, a function it puts
+in place of a stage's, and its encoder: the last stage, returning ``Sample``s), the sidecar schema (shards/NNNNNN.parquet), the tar members with the feature type
 each has for Hugging Face ``datasets``, the dataset card's wording and counted columns, and the gallery
 view of a sample. The shard writer, the report, the card and the exports ask the format; none of them
 knows a member name.
@@ -13,8 +13,6 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
-Chain = list[tuple[str, object, object]]   # (stage name, function or ModelStep, its config section)
-Tail = Callable[[Chain, Any], Chain]         # (the chain up to the instructions, the whole Config) -> chain
 
 
 @dataclass(frozen=True)
@@ -52,8 +50,7 @@ SHARED_COLUMNS = ("key", "image_key", "dataset", "licence", "metadata_json")
 @dataclass(frozen=True)
 class OutputFormat:
     name: str
-    tail: Tail                            # the full chain without an encoder -> this format's chain, its encoder
-    #                                       last (model stages it drops are neither loaded nor required)
+    encode: Callable[[Any, Any], Any]     # the last stage: (record, the whole Config) -> Sample(s) or Reject
     schema: pa.Schema                     # shards/NNNNNN.parquet: one row per sample
     members: tuple[Member, ...]
     card: CardText
@@ -62,6 +59,9 @@ class OutputFormat:
     class_column: str                     # sidecar column(s) of class names the card counts (str or list)
     location_column: str = ""             # sidecar column of the 3x3 location, '' when the format has none
     kind_columns: dict[str, str] = field(default_factory=dict)   # instruction kind -> sidecar column
+    runs: tuple[str, ...] | None = None   # the stages of the stage order it keeps before encode; None = all
+    #                                       (model stages it drops are neither loaded nor required)
+    replaces: dict[str, Callable] = field(default_factory=dict)   # stage -> the function run there instead
 
     def __post_init__(self):
         missing = [c for c in self.card_columns() if c not in self.schema.names]

@@ -28,7 +28,7 @@ from configs.schema import Config, FilterConfig
 from transforms.core.images import SIDE, encode_image, overlay, thumbnail
 from transforms.core.masks import coco_rle
 from transforms.core.records import Candidate, ImageRecord, Reject, Sample
-from transforms.formats.base import CardText, Chain, Member, OutputFormat
+from transforms.formats.base import CardText, Member, OutputFormat
 from transforms.stages.filter import filter_candidates
 
 SCHEMA = pa.schema([
@@ -139,12 +139,6 @@ def encode_brushdata(rec: ImageRecord, cfg: Config) -> Sample:
     return Sample(rec.key, rec.shard, rec.key, members, row, masks=len(rec.candidates))
 
 
-def brushdata_tail(chain: Chain, cfg: Config) -> Chain:
-    """load and propose as configured, then the filter keeping an image whole, then the BrushData encoder."""
-    head = [stage for stage in chain if stage[0] in ("load", "propose")]
-    return head + [("filter", filter_image, cfg.filters), ("encode", encode_brushdata, cfg)]
-
-
 def brushdata_view(sample: dict, side: int = SIDE) -> dict:
     """A BrushData sample as a card: the image with its masks blanked, the image, the masks tinted."""
     target = thumbnail(sample["image"], side)
@@ -201,11 +195,12 @@ def summary(cfg: dict) -> str:
             "the image's own. Made from {images} images of {datasets}.")
 
 BRUSHDATA = OutputFormat(
-    name="brushdata", tail=brushdata_tail, schema=SCHEMA,
+    name="brushdata", encode=encode_brushdata, schema=SCHEMA,
     members=(Member("image", "binary"), Member("caption", "binary"), Member("height", "binary"),
              Member("width", "binary"), Member("segmentation", "binary"), Member("json", "json")),
     card=CardText(title="Inpainting samples (BrushData layout) made with inpaint-pairs", summary=summary,
                   loading=LOADING, tags=("inpainting", "image-segmentation", "brushdata", "inpaint-pairs"),
                   unit="samples"),
     view=brushdata_view, class_column="classes",
+    runs=("load", "propose", "filter"), replaces={"filter": filter_image},   # one element per image
 )

@@ -23,7 +23,7 @@ from configs.schema import Config
 from transforms.core.images import SIDE, encode_image, encode_mask, member, overlay, thumbnail
 from transforms.core.keys import key_seed
 from transforms.core.records import Candidate, Reject, Sample, reject
-from transforms.formats.base import CardText, Chain, Member, OutputFormat
+from transforms.formats.base import CardText, Member, OutputFormat
 from transforms.formats.exemplar import augment_reference, irregular_box_mask, reference_box, reference_params
 
 STAGE = "encode"
@@ -81,11 +81,6 @@ def encode_triplet(c: Candidate, cfg: Config) -> Sample | Reject:
     return Sample(c.key, c.shard, c.image_key, members, row)
 
 
-def pbe_tail(chain: Chain, cfg: Config) -> Chain:
-    """load, propose and the filter (one candidate per object) as the chain has them, then the triplet encoder."""
-    return [stage for stage in chain if stage[0] in ("load", "propose", "filter")] + [("encode", encode_triplet, cfg)]
-
-
 def pbe_view(sample: dict, side: int = SIDE) -> dict:
     """A triplet as a card: the reference (as 'source'), the photo, the photo with the mask tinted."""
     meta = json.loads(sample["json"])
@@ -111,11 +106,12 @@ each object of a photo, the photo, an irregular mask around the object's box, an
 as the reference image. Made from {images} images of {datasets}."""
 
 PAINT_BY_EXAMPLE = OutputFormat(
-    name="paint_by_example", tail=pbe_tail, schema=SCHEMA,
+    name="paint_by_example", encode=encode_triplet, schema=SCHEMA,
     members=(Member("image", "binary"), Member("mask.png", "image"), Member("reference.jpg", "image"),
              Member("bbox", "binary"), Member("json", "json")),
     card=CardText(title="Exemplar inpainting triplets (Paint by Example) made with inpaint-pairs", summary=SUMMARY,
                   loading=LOADING, tags=("inpainting", "exemplar-based-inpainting", "paint-by-example",
                                          "inpaint-pairs"), unit="triplets"),
     view=pbe_view, class_column="class_name",
+    runs=("load", "propose", "filter"),   # one candidate per object, as the filter leaves it
 )

@@ -14,7 +14,7 @@ import pyarrow as pa
 from configs.schema import Config
 from transforms.core.images import SIDE, encode_image, encode_mask, member, overlay, thumbnail
 from transforms.core.records import Candidate, Reject, Sample, reject
-from transforms.formats.base import CardText, Chain, Member, OutputFormat
+from transforms.formats.base import CardText, Member, OutputFormat
 
 STAGE = "encode"
 SCHEMA = pa.schema([
@@ -78,11 +78,6 @@ def pair_view(sample: dict, side: int = SIDE) -> dict:
     }
 
 
-def pipe_tail(chain: Chain, cfg: Config) -> Chain:
-    """Every stage of the chain, then the pair encoder."""
-    return [*chain, ("encode", encode_pair, cfg)]
-
-
 LOADING = (
     "WebDataset shards: `shards/NNNNNN.tar` with `KEY.source.*` (object removed), `KEY.target.*` "
     "(original), `KEY.mask.png` (0/255), `KEY.txt` (one instruction) and `KEY.json` (every "
@@ -97,7 +92,7 @@ SUMMARY = """{samples} image pairs for instruction-based object addition and rem
 Made from {images} images of {datasets}."""
 
 PIPE = OutputFormat(
-    name="pipe", tail=pipe_tail, schema=SCHEMA,
+    name="pipe", encode=encode_pair, schema=SCHEMA,
     members=(Member("source.{ext}", "image"), Member("target.{ext}", "image"), Member("mask.png", "image"),
              Member("txt", "string"), Member("json", "json")),
     card=CardText(title="Object addition/removal pairs made with inpaint-pairs", summary=SUMMARY, loading=LOADING,

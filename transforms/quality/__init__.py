@@ -1,7 +1,8 @@
 """Quality checks (``quality.*``): PIPE's filters around the remove stage, each its own funnel stage.
 
-QUALITY holds every check in PIPE's order (pipelines/chain.py puts each at its place in the stage order);
-``quality.stages`` picks which run. A new check is one file here (copy dino.py), one line below, and its
+QUALITY holds every check; each declares the stage it runs after (``ModelStep.after``), and checks after the
+same stage run in QUALITY's order (PIPE's). ``quality.stages`` picks which run (names checked when the chain
+is built, pipelines/chain.py). A new check is one file here (copy dino.py), one line below, and its
 thresholds in the quality config section.
 """
 from __future__ import annotations

@@ -174,10 +174,11 @@ def importance_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Candida
 _CLIP = attrgetter("clip")
 CLIP_STAGES = {  # stage name -> ModelStep, in PIPE's order
     "clip_prefilter": ModelStep(prefilter_request, prefilter_check, "clip", _CLIP, (PREFILTER,),
-                                ("class_prompt", "crop_margin"), "quality.clip.model"),
-    "consensus": ModelStep(consensus_request, consensus_check, "clip", _CLIP, (CONSENSUS,), (), "quality.clip.model"),
+                                ("class_prompt", "crop_margin"), "quality.clip.model", after="filter"),
+    "consensus": ModelStep(consensus_request, consensus_check, "clip", _CLIP, (CONSENSUS,), (), "quality.clip.model",
+                           after="remove"),
     "removal_score": ModelStep(removal_request, removal_check, "clip", _CLIP, (REMOVAL,), ("removal_margin",),
-                               "quality.clip.model"),
+                               "quality.clip.model", after="remove"),
     "importance": ModelStep(importance_request, importance_check, "clip", _CLIP, (IMPORTANCE,), (),
-                            "quality.clip.model"),
+                            "quality.clip.model", after="remove"),
 }

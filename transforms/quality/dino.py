@@ -22,4 +22,4 @@ def dino_importance_check(c: Candidate, e: Embeddings, cfg: QualityConfig) -> Ca
 
 DINO = Threshold("dino_similarity", "quality.max_dino_similarity", "max", "unimportant")
 IMPORTANCE_DINO = ModelStep(importance_request, dino_importance_check, "dino", attrgetter("dino"), (DINO,), (),
-                            "quality.dino.model")
+                            "quality.dino.model", after="remove")

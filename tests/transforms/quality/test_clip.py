@@ -9,7 +9,7 @@ from configs.schema import ConfigError, QualityConfig, load_config
 from model_wrappers.types import Embeddings
 from transforms.quality import QUALITY, quality_step
 from transforms.quality import clip as cf
-from pipelines.chain import ORDER as STAGES
+from pipelines.chain import order
 from transforms.core.records import Candidate, Reject
 
 CFG = QualityConfig(kind="clip")
@@ -165,7 +165,7 @@ def test_importance_drops_too_similar_images(sim, kept):
 
 # ---- wiring and config
 def test_stage_names_sit_in_pipes_order_in_the_funnel():
-    assert [s for s in STAGES if s in QUALITY or s in ("filter", "remove", "blend")] == [
+    assert [s for s in order() if s in QUALITY or s in ("filter", "remove", "blend")] == [
         "filter", "clip_prefilter", "remove", "consensus", "removal_score", "importance", "importance_dino", "blend"]
 
 
@@ -177,7 +177,6 @@ def test_stages_set_off_are_left_out():
 
 @pytest.mark.parametrize("override, key", [
     ("quality.max_consensus=-0.1", "quality.max_consensus"),
-    ("quality.stages=[contrast]", "quality.stages"),
     ("quality.context_blur=4", "quality.context_blur"),
     ("quality.class_prompt='a {thing}'", "quality.class_prompt"),
     ("quality.kind=dino", "quality.kind"),
@@ -185,6 +184,14 @@ def test_stages_set_off_are_left_out():
 def test_bad_quality_keys_are_named(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(None, [override])
+
+
+def test_an_unknown_check_is_named_when_the_chain_is_built():
+    from pipelines.chain import stage_chain
+    cfg = load_config(None, ["quality.stages=[clip_prefilter, contrast]"])   # a typo, even with quality off
+    with pytest.raises(ConfigError, match=r"quality\.stages: 'contrast' is not allowed; choose one of "
+                                          r"clip_prefilter, .*, importance_dino"):
+        stage_chain(cfg)
 
 
 def test_consensus_needs_several_diffusion_candidates():
