@@ -125,12 +125,12 @@ def check_fields(section: Any, key: str) -> None:
     field typed ``X | None`` (null switches it off)."""
     for f in dataclasses.fields(section):
         rule, value = rule_of(f), getattr(section, f.name)
-        if rule is not None and not (value is None and f.name in _nullable(type(section))):
+        if rule is not None and not (value is None and f.name in nullable_fields(type(section))):
             rule.check(f"{key}.{f.name}" if key else f.name, value, section)
 
 
 @functools.cache
-def _nullable(cls: type) -> frozenset[str]:
+def nullable_fields(cls: type) -> frozenset[str]:
     """The fields of ``cls`` whose type admits None."""
     hints = get_type_hints(cls)
     return frozenset(name for name, kind in hints.items()

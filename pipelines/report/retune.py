@@ -10,8 +10,9 @@ tells), and the table says so. Drops at stages without a threshold stay where th
 from __future__ import annotations
 
 from configs.errors import ConfigError
+from configs.schema import QualityConfig
 from pipelines.report.funnel import build_report, collect
-from pipelines.report.scores import SCORED, SWITCHABLE, passes, recorded, read_config, thresholds
+from pipelines.report.scores import passes, scored, switchable, recorded, read_config, thresholds
 
 # keys a rebuild must apply: their effect is not a per-candidate test of a recorded score
 REBUILD_ONLY = {"filters.max_objects": "caps the survivors per image, largest first (depends on the others)",
@@ -21,7 +22,8 @@ MARGIN = "quality.removal_margin"
 
 def parse_sets(items: list[str]) -> tuple[dict[str, float], list[str]]:
     """``key=value`` items -> (thresholds to re-apply, rebuild-only keys); a key that is neither is an error."""
-    known = {k for _, _, _, keys in SCORED for k, _ in keys} | {MARGIN}
+    known = {k for _, _, _, keys in scored() for k, _ in keys} | {MARGIN}
+    nullable = switchable()
     new, rebuild = {}, []
     for item in items:
         key, sep, raw = item.partition("=")
@@ -31,20 +33,19 @@ def parse_sets(items: list[str]) -> tuple[dict[str, float], list[str]]:
         if not sep or key not in known:
             raise ConfigError(f"retune --set {item!r}: not a threshold retune can re-apply; it knows "
                               f"{', '.join(sorted(known))} (and names {', '.join(REBUILD_ONLY)} as rebuild-only)")
-        if raw.strip() in ("null", "~") and key in SWITCHABLE:
+        if raw.strip() in ("null", "~") and key in nullable:
             new[key] = None
             continue
         try:
             new[key] = float(raw)
         except ValueError:
-            off = " or null (switches it off)" if key in SWITCHABLE else ""
+            off = " or null (switches it off)" if key in nullable else ""
             raise ConfigError(f"retune --set {key}: {raw!r} is not a number{off}") from None
     return new, rebuild
 
 
-def _fails(score: str, scores: dict, limits: dict, margin: float) -> bool:
+def _fails(score: str, scores: dict, limits: dict, margin: float, keys: list) -> bool:
     value = scores[score]
-    keys = next(k for s, _, _, k in SCORED if s == score)
     if score == "removal_score":   # the removal stage's exception: kept when the object's score fell by > margin
         original = scores.get("removal_score_original")
         if original is not None and original - value > margin:
@@ -52,26 +53,27 @@ def _fails(score: str, scores: dict, limits: dict, margin: float) -> bool:
     return not passes(float(value), keys, limits)
 
 
-def _looser(stage: str, limits: dict, now: dict) -> bool:
+def _looser(stage: str, limits: dict, now: dict, table: tuple) -> bool:
     """Whether ``limits`` let through at ``stage`` something ``now`` dropped (None: switched off, keeps all)."""
     def looser(new, old, direction):
         if old is None or new is None:
             return old is not None
         return new < old if direction == "min" else new > old
-    return any(looser(limits[k], now[k], d) for _, s, _, keys in SCORED if s == stage for k, d in keys)
+    return any(looser(limits[k], now[k], d) for _, s, _, keys in table if s == stage for k, d in keys)
 
 
-def outcome(row: dict, stages: list[str], limits: dict, margin: float, now: dict) -> str:
+def outcome(row: dict, stages: list[str], limits: dict, margin: float, now: dict, table: tuple) -> str:
     """The stage a candidate stops at under ``limits`` ('' = becomes a pair, 'unknown' = only a rebuild tells;
-    ``now``: the run's thresholds, for drops whose score was not recorded, e.g. removal_score's)."""
+    ``now``: the run's thresholds, for drops whose score was not recorded, e.g. removal_score's; ``table``:
+    ``scored()``)."""
     for stage in stages:
-        for score, s, reasons, _ in SCORED:
-            if s == stage and score in row["scores"] and _fails(score, row["scores"], limits, margin):
+        for score, s, reasons, keys in table:
+            if s == stage and score in row["scores"] and _fails(score, row["scores"], limits, margin, keys):
                 return stage
         if row["stage"] == stage:
             scored_here = any(s == stage and (reasons is None or row["reason"] in reasons)
-                              for _, s, reasons, _ in SCORED)
-            return "unknown" if scored_here and _looser(stage, limits, now) else stage
+                              for _, s, reasons, _ in table)
+            return "unknown" if scored_here and _looser(stage, limits, now, table) else stage
     return ""
 
 
@@ -80,12 +82,13 @@ def retune(out: str, new: dict[str, float]) -> list[dict]:
     places) and 'pairs'."""
     config = read_config(out)
     now = thresholds(config)
-    margin_now = float((config.get("quality") or {}).get("removal_margin", 0.05))
+    margin_now = float((config.get("quality") or {}).get("removal_margin", QualityConfig().removal_margin))
     limits, margin = {**now, **{k: v for k, v in new.items() if k != MARGIN}}, new.get(MARGIN, margin_now)
     rows = recorded(out)
     stages = [s for s in read_stages(out) if s]
-    was = [outcome(r, stages, now, margin_now, now) for r in rows]
-    will = [outcome(r, stages, limits, margin, now) for r in rows]
+    declared = scored()
+    was = [outcome(r, stages, now, margin_now, now, declared) for r in rows]
+    will = [outcome(r, stages, limits, margin, now, declared) for r in rows]
     table, left_now, left_new = [], len(rows), len(rows) - will.count("unknown")
     for stage in stages:
         left_now -= was.count(stage)

@@ -7,12 +7,14 @@ Thresholds are read from the run's config.yaml, the schema's defaults for keys i
 """
 from __future__ import annotations
 
-import dataclasses
 import json
+from dataclasses import MISSING
+from typing import get_type_hints
 
 import yaml
 
-from configs.schema import FilterConfig, QualityConfig
+from configs.schema import Config
+from configs.schema.base import nullable_fields
 from pipelines import outputs
 from transforms.core import fileio
 from transforms.core.stage import within
@@ -20,7 +22,7 @@ from transforms.quality import QUALITY
 from transforms.stages.filter import RULES as FILTER_RULES
 
 
-def _scored() -> tuple:
+def scored() -> tuple:
     """(score, stage, reasons that drop it at that stage or None = any, [(config key, 'min'|'max')]) per
     scored stage, derived from the declarations: the filter stage's RULES (one row per score, its rules'
     reasons together) and each quality check's thresholds, in the stage order."""
@@ -35,23 +37,26 @@ def _scored() -> tuple:
     return tuple(found)
 
 
-SCORED = _scored()
-_DEFAULTS = {"filters": FilterConfig(), "quality": QualityConfig()}
-# thresholds whose schema field takes null: switched off
-SWITCHABLE = {key for _, _, _, keys in SCORED for key, _ in keys
-              if "None" in str(next(f.type for f in dataclasses.fields(_DEFAULTS[key.split(".")[0]])
-                                    if f.name == key.split(".")[1]))}
+def _section(key: str) -> type:
+    """The schema's section class of a 'section.name' threshold key."""
+    return get_type_hints(Config)[key.split(".")[0]]
+
+
+def switchable() -> set[str]:
+    """The threshold keys whose schema field takes null (switched off)."""
+    return {key for _, _, _, keys in scored() for key, _ in keys
+            if key.split(".")[1] in nullable_fields(_section(key))}
 
 
 def thresholds(config: dict) -> dict[str, float | None]:
-    """'section.key' -> value for every threshold of SCORED: the config's value, else the schema default;
-    None for a threshold the config switched off (``null``)."""
+    """'section.key' -> value for every threshold of ``scored()``: the config's value, else the schema
+    default; None for a threshold the config switched off (``null``)."""
     found = {}
-    for _, _, _, keys in SCORED:
+    for _, _, _, keys in scored():
         for key, _ in keys:
             section, name = key.split(".")
-            default = {f.name: getattr(_DEFAULTS[section], f.name) for f in dataclasses.fields(_DEFAULTS[section])}
-            value = (config.get(section) or {}).get(name, default[name])
+            value = (config.get(section) or {}).get(name, MISSING)
+            value = getattr(_section(key)(), name) if value is MISSING else value
             found[key] = None if value is None else float(value)
     return found
 
@@ -88,7 +93,7 @@ def distributions(rows: list[dict], limits: dict[str, float], strip: int = 4) ->
     """Per scored stage that some candidate reached: {'score', 'stage', 'thresholds': [(key, dir, value)],
     'kept': [values], 'dropped': [values], 'nearby': [(label, kept count)], 'strips': [see ``strips``]}."""
     found = []
-    for score, stage, reasons, keys in SCORED:
+    for score, stage, reasons, keys in scored():
         kept, dropped = [], []
         for r in rows:
             if score not in r["scores"] or not isinstance(r["scores"][score], (int, float)):
