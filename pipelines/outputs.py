@@ -41,9 +41,13 @@ def read_stats(out: str, shard: int) -> dict:
 
 
 def output_format(out: str) -> OutputFormat:
-    """The output format a run wrote (its config.yaml's ``output.format``; 'pipe' when it names none)."""
+    """The output format a run wrote (its config.yaml's ``output.format``)."""
     config = yaml.safe_load(fileio.read_bytes(fileio.join(out, "config.yaml"))) or {}
-    return FORMATS[(config.get("output") or {}).get("format", "pipe")]
+    name = (config.get("output") or {}).get("format")
+    if name not in FORMATS:
+        raise ConfigError(f"{out}/config.yaml: output.format {name!r} is not a format this inpaint-pairs knows "
+                          f"({', '.join(FORMATS)})")
+    return FORMATS[name]
 
 
 def source_section(out: str) -> dict:

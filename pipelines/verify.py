@@ -1,9 +1,9 @@
 """Finished shards checked against what their commit marker (the stats json) recorded: each file's size
 (cheap: one listing per folder; resume, ``report`` and ``export`` do it) and, for ``inpaint-pairs verify``,
 its sha256 (reads every byte). A damaged shard is named with what is wrong; ``--repair`` (and a resuming
-build) removes its marker and files, so the next build rebuilds exactly those shards.
-
-Outputs written before the stats json recorded ``files`` are not checked (nothing to compare with).
+build) removes its marker and files, so the next build rebuilds exactly those shards. A shard written in
+another output format version (transforms/stages/write.py ``FORMAT_VERSION``) is treated the same way: readers
+refuse it with one message, a resuming build rebuilds it in this version.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from configs.schema import ConfigError
 from pipelines import outputs
 from transforms.core import fileio
-from transforms.stages.write import paths, shard_name
+from transforms.stages.write import FORMAT_VERSION, paths, shard_name
 
 CHUNK = 1 << 20
 
@@ -47,14 +47,20 @@ def _read_stats(out: str, shard: int, sizes: dict[str, int]) -> tuple[dict | Non
     except (ValueError, UnicodeDecodeError):
         size = sizes.get(f"shards/{shard_name(shard)}.stats.json", "?")
         return None, f"its stats json is unreadable ({size} bytes)"
-    return (stats, None) if isinstance(stats, dict) else (None, "its stats json is not an object")
+    if not isinstance(stats, dict):
+        return None, "its stats json is not an object"
+    version = stats.get("format_version")
+    if version != FORMAT_VERSION:
+        written = "written before output format versions" if version is None else f"output format version {version}"
+        return None, f"{written}; this inpaint-pairs reads version {FORMAT_VERSION}"
+    return stats, None
 
 
 def files_problem(out: str, shard: int, stats: dict, sizes: dict[str, int], deep: bool = False) -> str | None:
     """What is wrong with the files of finished shard ``shard`` against its ``stats`` ('tar is 512 bytes,
     its stats say 20480'), or None."""
     p = paths(out, shard)
-    for kind, want in sorted((stats.get("files") or {}).items()):
+    for kind, want in sorted(stats["files"].items()):
         rel = posixpath.join(*p[kind].replace("\\", "/").rsplit("/", 2)[-2:])
         have = sizes.get(rel)
         if have is None:
@@ -102,7 +108,7 @@ def unfinish(out: str, shards: list[int]) -> None:
 def rebuild_damaged(out: str, shards: list[int], log: Callable) -> None:
     """A resuming build: a damaged finished shard of its own is unfinished (and so rebuilt), with a note."""
     for k, problem in damaged(out, shards).items():
-        log(f"shard {shard_name(k)} is damaged ({problem}): rebuilding it")
+        log(f"shard {shard_name(k)} cannot be kept ({problem}): rebuilding it")
         unfinish(out, [k])
 
 
@@ -113,6 +119,7 @@ def require_intact(out: str, shards: list[int] | None = None) -> dict[int, dict]
     if found:
         lines = "\n".join(f"  shard {shard_name(k)}: {why}" for k, why in sorted(found.items())[:20])
         more = f"\n  ... and {len(found) - 20} more" if len(found) > 20 else ""
-        raise ConfigError(f"{out}: {len(found)} finished shard(s) are damaged:\n{lines}{more}\nRun: inpaint-pairs "
-                          f"verify {out} --repair, then rerun the build command to rebuild exactly those")
+        raise ConfigError(f"{out}: {len(found)} finished shard(s) are damaged or in another output format:\n{lines}"
+                          f"{more}\nRerun the build command with --output {out}: it rebuilds exactly those (or run "
+                          f"inpaint-pairs verify {out} --repair first to remove them)")
     return intact

@@ -25,37 +25,10 @@ from pipelines.report.gallery import spread
 from transforms.core import fileio
 from transforms.formats import OutputFormat
 
-MODEL_KEYS = ("model", "model_id", "hub_id", "checkpoint", "weights")
-
-
-def _is_model_key(key: str) -> bool:
-    return key in MODEL_KEYS or key.endswith(("_model", "_model_id", "_checkpoint"))
-
-
-def find_models(tree, where: str = "") -> list[dict]:
-    """Every model a metadata tree names: {where, id, revision}. A model is a non-empty string under a key
-    such as ``model`` or ``sam_model``; its revision sits beside it (``revision``, ``sam_model_revision``)."""
-    found = []
-    if isinstance(tree, dict):
-        for k, v in tree.items():
-            if _is_model_key(k) and isinstance(v, str) and v:
-                revision = tree.get(f"{k}_revision") or (tree.get("revision") if k in MODEL_KEYS else "")
-                found.append({"where": f"{where}.{k}" if where else k, "id": v, "revision": str(revision or "")})
-            else:
-                found += find_models(v, f"{where}.{k}" if where else str(k))
-    elif isinstance(tree, list):
-        for i, v in enumerate(tree):
-            found += find_models(v, f"{where}[{i}]")
-    return found
-
-
 def run_models(meta: dict) -> list[dict]:
     """The models of a pair's metadata, one row per stage and model: {where: the stage, id, revision}. Pairs
-    record them per stage under ``models`` (a hub id as ``owner/name@commit`` when the hub cache held it);
-    outputs written before that are read through their sections' model keys (``find_models``)."""
-    per_stage = meta.get("models") if isinstance(meta.get("models"), dict) else {}
-    if not per_stage:
-        return list({(m["id"], m["revision"]): m for m in find_models(meta)}.values())
+    record them per stage under ``models`` (a hub id as ``owner/name@commit`` when the hub cache held it)."""
+    per_stage = meta.get("models") or {}
     rows = []
     for stage in per_stage:
         refs = per_stage[stage] if isinstance(per_stage[stage], list) else [per_stage[stage]]

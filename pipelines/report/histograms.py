@@ -84,7 +84,7 @@ def section(dists: list[dict], pictures: dict | None = None) -> str:
     """The 'Scores' section of report.html: per scored stage its histogram, the nearby-threshold table and
     the strips; ``pictures``: (shard, key) -> a Pillow thumbnail or None."""
     if not dists:
-        return "<p>No scores recorded (outputs written before scores were kept in the rejects have none).</p>"
+        return "<p>No scores recorded: no candidate reached a scored stage.</p>"
     pictures = pictures or {}
     blocks = []
     for d in dists:

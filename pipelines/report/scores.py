@@ -74,10 +74,7 @@ def recorded(out: str) -> list[dict]:
             for one in (found if isinstance(found, list) else [found]):
                 rows.append({"key": p["key"], "shard": shard, "image_key": p["image_key"], "scores": one or {},
                              "stage": "", "reason": ""})
-        rejects = outputs.read_rejects_table(out, shard)
-        if "scores" not in rejects.column_names:   # written before scores were recorded
-            continue
-        for r in rejects.to_pylist():
+        for r in outputs.read_rejects_table(out, shard).to_pylist():
             if r["level"] == "candidate":
                 rows.append({"key": r["key"], "shard": shard, "image_key": r["image_key"],
                              "scores": json.loads(r["scores"] or "{}"), "stage": r["stage"], "reason": r["reason"]})

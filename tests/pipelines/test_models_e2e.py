@@ -20,7 +20,7 @@ from configs.schema import load_config
 from helpers import DEMO_CONFIG, ROOT, circle_polygon, write_coco
 from pipelines import cli
 from pipelines.run import run_build
-from pipelines.report.card import find_models
+from pipelines.report.card import run_models
 from tiny_models import session_models, tiny_overrides
 from transforms.core.geometry import dilate
 from transforms.core.keys import derive_seeds
@@ -78,7 +78,7 @@ def _check_pair(s: dict, masks_scores: set[str]) -> None:
     assert source.shape == (64, 64, 3) and mask.shape == (64, 64)
     assert set(meta["models"]) == {"masks", "removal", "describe", "instructions"}
     assert all(isinstance(p, str) and p for paths in meta["models"].values() for p in paths)
-    named = {m["id"] for m in find_models(meta)}  # what the dataset card lists
+    named = {m["id"] for m in run_models(meta)}  # what the dataset card lists
     assert named == {p for paths in meta["models"].values() for p in paths}
     removal = meta["removal"]
     assert removal["kind"] == "diffusion" and removal["seeds"] == list(derive_seeds(meta["key"], 2))

@@ -19,6 +19,7 @@ from configs.schema import load_config
 from helpers import DEMO_CONFIG, ROOT
 from pipelines import cli
 from pipelines.run import run_build
+from transforms.stages.write import FORMAT_VERSION
 
 SETS = ["source.shard_size=2"]
 
@@ -64,7 +65,7 @@ def test_report_and_export_name_the_damaged_shards_verify_repairs_and_a_rerun_re
     out = damaged_copy
     assert cli.main(["report", out]) == 2
     err = capsys.readouterr().err
-    assert "2 finished shard(s) are damaged" in err and "Traceback" not in err
+    assert "2 finished shard(s) are damaged or in another output format" in err and "Traceback" not in err
     assert "shard 000001: its tar file is" in err and "its stats say" in err
     assert "shard 000002: its stats json is unreadable (0 bytes)" in err
     assert f"inpaint-pairs verify {out} --repair" in err
@@ -90,9 +91,31 @@ def test_a_resuming_build_rebuilds_a_damaged_shard_with_a_note(reference, tmp_pa
     os.truncate(f"{out}/shards/000002.tar", 1000)
     lines = []
     run_build(load_config(DEMO_CONFIG, SETS), out, [], log=lines.append)
-    assert any(line.startswith("shard 000002 is damaged (its tar file is 1000 bytes") and "rebuilding it" in line
+    assert any(line.startswith("shard 000002 cannot be kept (its tar file is 1000 bytes") and "rebuilding it" in line
                for line in lines)
     assert any("3 already done, 1 to build" in line for line in lines)
+    assert _outputs(out) == _outputs(reference)
+
+
+def test_shards_of_another_output_format_version_are_refused_by_readers_and_rebuilt_by_a_build(
+        reference, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    shutil.copytree(reference, out)
+    for shard, version in (("000001", None), ("000002", 0)):   # no version recorded; an unknown one
+        path = f"{out}/shards/{shard}.stats.json"
+        stats = json.load(open(path))
+        assert stats.pop("format_version") == FORMAT_VERSION
+        json.dump(stats if version is None else {**stats, "format_version": version}, open(path, "w"))
+    for command in (["report", out], ["export", out, "--format", "pipe", "--to", str(tmp_path / "x")]):
+        assert cli.main(command) == 2
+        err = capsys.readouterr().err
+        assert (f"shard 000001: written before output format versions; this inpaint-pairs reads version "
+                f"{FORMAT_VERSION}") in err
+        assert f"shard 000002: output format version 0; this inpaint-pairs reads version {FORMAT_VERSION}" in err
+        assert f"Rerun the build command with --output {out}" in err and "Traceback" not in err
+    lines = []
+    run_build(load_config(DEMO_CONFIG, SETS), out, [], log=lines.append)
+    assert sum("cannot be kept" in line and "output format version" in line for line in lines) == 2
     assert _outputs(out) == _outputs(reference)
 
 

@@ -36,11 +36,6 @@ SCHEMA = pa.schema([
     ("caption", pa.string()), ("height", pa.int64()), ("width", pa.int64()), ("num_masks", pa.int64()),
     ("classes", pa.list_(pa.string())), ("masks_kind", pa.string()), ("url", pa.string()),
     ("licence", pa.string()), ("metadata_json", pa.string()),
-    # the largest mask's class, and empty location/instruction columns: written since the first release,
-    # kept so every BrushData sidecar has one schema (the card counts ``classes``, not these)
-    ("class_name", pa.string()), ("location", pa.string()), ("instruction_add", pa.string()),
-    ("instruction_add_location", pa.string()), ("instruction_remove", pa.string()),
-    ("instruction_vlm_llm", pa.string()),
 ])
 
 
@@ -133,9 +128,7 @@ def encode_brushdata(rec: ImageRecord, cfg: Config) -> Sample:
            "masks_kind": meta["masks_kind"], "url": meta["url"], "licence": meta["licence"],
            "metadata_json": json.dumps({**meta, "scores": seg["scores"], "bbox_xyxy": seg["bbox_xyxy"],
                                         "models": rec.candidates[0].meta.get("models", {})},
-                                       sort_keys=True, ensure_ascii=False),
-           "class_name": seg["class"][0], "location": "", "instruction_add": "", "instruction_add_location": "",
-           "instruction_remove": "", "instruction_vlm_llm": ""}
+                                       sort_keys=True, ensure_ascii=False)}
     return Sample(rec.key, rec.shard, rec.key, members, row, masks=len(rec.candidates))
 
 

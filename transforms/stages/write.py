@@ -3,7 +3,8 @@
 Everything a shard holds is sorted by key and written with fixed tar metadata, so the same inputs give
 the same bytes. The stats json is the commit marker: a shard with one is finished and never rewritten. It
 records the size and sha256 of each file it commits (``files``), hashed as the bytes are written, so damage
-after the fact (a truncated tar, a flipped byte) is found by pipelines/verify.py.
+after the fact (a truncated tar, a flipped byte) is found by pipelines/verify.py, and the output format
+version (``format_version``): a reader refuses, and a resuming build rebuilds, a shard of another version.
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from transforms.core.records import PartRef, Reject, Sample
 from transforms.core.tarfiles import member_blocks, write_blocks
 
 STAGE = "write"
+# The layout of what a shard holds (tar members, sidecar and rejects columns, stats keys). Raise it when a
+# change means a reader of this version cannot read the older files; pipelines/verify.py holds the one check.
+FORMAT_VERSION = 1
 REJECT_SCHEMA = pa.schema([
     ("key", pa.string()), ("image_key", pa.string()), ("shard", pa.int64()), ("level", pa.string()),
     ("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
@@ -158,6 +162,7 @@ def write_shard(out: str, shard: int, image_keys: list[str], pairs: list[Sample 
     if stages is not None:
         stats["stages"] = list(stages)
     stats["files"] = files
+    stats["format_version"] = FORMAT_VERSION
     fileio.write_json(p["stats"], stats)
     if any(isinstance(e, PartRef) for e in pairs):
         clear_parts(out, shard)
