@@ -33,7 +33,7 @@ from pipelines.report.card import write_card
 from transforms.core.fileio import TMP_PREFIX, tmp_target
 from transforms.formats import OutputFormat
 from transforms.formats.pipe import PIPE
-from transforms.sources import DATASET_NAMES
+from transforms.sources import dataset_of
 
 PIPE_STRINGS = ("Instruction_VLM-LLM", "Instruction_Class", "Instruction_Ref_Dataset", "object_location",
                 "target_img_dataset", "img_id", "ann_id")
@@ -91,7 +91,7 @@ def source_images(out: str, shards: list[int]) -> set[tuple[str, str]]:
 
 def dataset_name(out: str, given: str | None) -> str | None:
     """What target_img_dataset says: ``given``; else the source's proper name (COCO, LVIS, OpenImages,
-    LAION; transforms/sources DATASET_NAMES) unless the run named its source itself (a source.name other
+    LAION; each ``Source`` of transforms/sources declares it) unless the run named its source itself (a source.name other
     than the default 'coco' or the kind's own name, e.g. 'demo'); else None (the run's source.name stays)."""
     if given is not None:
         if not given.strip():
@@ -99,7 +99,7 @@ def dataset_name(out: str, given: str | None) -> str | None:
         return given
     src = outputs.source_section(out)
     kind, named = src.get("kind", "coco"), str(src.get("name", SourceConfig.name)).lower()
-    proper = DATASET_NAMES.get(kind)
+    proper = dataset_of(kind)
     return proper if proper and named in {SourceConfig.name, kind.lower(), proper.lower()} else None
 
 

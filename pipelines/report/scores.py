@@ -19,7 +19,7 @@ from pipelines import outputs
 from transforms.core import fileio
 from transforms.core.stage import within
 from transforms.quality import QUALITY
-from transforms.stages.filter import RULES as FILTER_RULES
+from transforms.stages import filter as filter_stage
 
 
 def scored() -> tuple:
@@ -27,7 +27,7 @@ def scored() -> tuple:
     scored stage, derived from the declarations: the filter stage's RULES (one row per score, its rules'
     reasons together) and each quality check's thresholds, in the stage order."""
     rows: dict[str, tuple] = {}
-    for rule in FILTER_RULES:
+    for rule in filter_stage.RULES:
         _, _, reasons, keys = rows.setdefault(rule.score, (rule.score, "filter", [], []))
         reasons.append(rule.reason)
         keys.append((rule.key, rule.direction))

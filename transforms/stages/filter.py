@@ -1,12 +1,15 @@
 """Filter stage: score each candidate's mask, keep it or give the rule that dropped it.
 
 This is where one image becomes its candidates. Rules (all in ``filters.*`` of the config) run in the
-order of RULES; the first that fails names the reject reason. A new rule is one ``Threshold`` line in RULES
-(its score computed in ``mask_scores`` or by the masker) and its key in the filters config section: the
-report, ``retune`` and the card read RULES. Survivors are capped at
+order of RULES; the first that fails names the reject reason. A new rule is one ``Rule`` line in RULES (its
+score computed by its own ``measure``, by ``mask_scores`` or by the masker) and its key in the filters config
+section: the report, ``retune`` and the card read RULES. Survivors are capped at
 ``filters.max_objects`` per image, largest first.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -38,21 +41,30 @@ def mask_scores(mask: np.ndarray) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class Rule(Threshold):
+    """A filter rule: a Threshold on one of the candidate's scores; ``measure`` (HxW bool mask -> float)
+    computes that score when neither ``mask_scores`` nor the masker records it."""
+    measure: Callable[[np.ndarray], float] | None = None
+
+
 RULES = (  # order = precedence of reasons; a rule whose score a candidate lacks is not applied
-    Threshold("sam_iou", "filters.min_sam_iou", "min", "low_sam_iou"),
-    Threshold("crop_kept", "filters.min_crop_kept", "min", "cut_by_crop"),
-    Threshold("pixels", "filters.min_pixels", "min", "too_few_pixels"),
-    Threshold("area_ratio", "filters.min_area_ratio", "min", "area_too_small"),
-    Threshold("area_ratio", "filters.max_area_ratio", "max", "area_too_large"),
-    Threshold("border_touch", "filters.max_border_touch", "max", "touches_border"),
-    Threshold("component_share", "filters.min_component_share", "min", "fragmented"),
+    Rule("sam_iou", "filters.min_sam_iou", "min", "low_sam_iou"),
+    Rule("crop_kept", "filters.min_crop_kept", "min", "cut_by_crop"),
+    Rule("pixels", "filters.min_pixels", "min", "too_few_pixels"),
+    Rule("area_ratio", "filters.min_area_ratio", "min", "area_too_small"),
+    Rule("area_ratio", "filters.max_area_ratio", "max", "area_too_large"),
+    Rule("border_touch", "filters.max_border_touch", "max", "touches_border"),
+    Rule("component_share", "filters.min_component_share", "min", "fragmented"),
 )
 
 
-def failing_rule(c: Candidate, cfg: FilterConfig) -> Threshold | None:
+def failing_rule(c: Candidate, cfg: FilterConfig) -> Rule | None:
     """Score ``c`` in place; return the first rule it fails, or None to keep it."""
     c.scores.update(mask_scores(c.mask))
     for rule in RULES:
+        if rule.measure is not None and rule.score not in c.scores:
+            c.scores[rule.score] = round(float(rule.measure(c.mask)), 6)
         if rule.score in c.scores and not rule.passes(c.scores[rule.score], rule.limit(cfg)):
             return rule
     return None
