@@ -140,7 +140,7 @@ class InstructionsConfig(Section):
 @dataclass(frozen=True)
 class QualityConfig(Section):
     """PIPE's CLIP filters (paper section 3, supplement E). PIPE tunes the thresholds on plots but does not
-    publish the values chosen; ours (README, "PIPE's quality filters") and the reasons:
+    publish the values chosen; ours (docs/RECIPES.md, "PIPE's quality filters") and the reasons:
 
     - ``max_consensus``: PIPE's plot spans 0.110-0.200. The score is the total std of the N candidates'
       unit CLIP embeddings, sqrt((N-1)/N * (1 - mean pairwise cosine)); 0.15, the middle of the span, means

@@ -111,7 +111,7 @@ def create_exclusive(path: str, data: bytes) -> bool:
     """Create ``path`` holding ``data`` only if no file has that name: True if this call created it, False
     if it existed. Local files: O_CREAT | O_EXCL, fsynced. s3://: a conditional put (``If-None-Match: *``,
     which S3 and S3-compatible stores that implement it honour atomically). Other stores (gs://): check,
-    then write: a race between two creators within that window is possible (README, "Object storage")."""
+    then write: a race between two creators within that window is possible (docs/RUNNERS.md, "Object storage")."""
     if "://" not in path:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         try:
