@@ -91,8 +91,9 @@ def source_images(out: str, shards: list[int]) -> set[tuple[str, str]]:
 
 def dataset_name(out: str, given: str | None) -> str | None:
     """What target_img_dataset says: ``given``; else the source's proper name (COCO, LVIS, OpenImages,
-    LAION; each ``Source`` of transforms/sources declares it) unless the run named its source itself (a source.name other
-    than the default 'coco' or the kind's own name, e.g. 'demo'); else None (the run's source.name stays)."""
+    LAION; each ``Source`` of transforms/sources declares it) unless the run named its source itself (a
+    source.name other than the default 'coco' or the kind's own name, e.g. 'demo'); else None (the run's
+    source.name stays)."""
     if given is not None:
         if not given.strip():
             raise ConfigError("--dataset-name: empty; name the source dataset (e.g. COCO) or leave it out")
