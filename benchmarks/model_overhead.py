@@ -4,8 +4,8 @@
 
 A compute-bound stand-in model (repeated float32 matrix products sized to take about --call-ms per
 call) sits behind the project's real model path: transforms.core.stage.Stage -> Beam
-RunInference(KeyedModelHandler(handler)) with the project's Handler base, its lock (``Serialized``) and
-its one-element-per-call rule (``run_isolated``). The figure compares the pipeline's wall time with the
+RunInference(KeyedModelHandler(UnitHandler(handler))) with the project's Handler base, its lock
+(``Serialized``) and its calls of --batch rows of a unit of 16 elements. The figure compares the pipeline's wall time with the
 time the model was busy (summed over calls, divided by the workers, each with its own copy); a first,
 untimed run pays the one-off imports.
 """
@@ -23,7 +23,7 @@ from configs.schema import ModelConfig
 from model_wrappers.base import Handler, Serialized
 from transforms.core.stage import Stage
 from transforms.core.stage import ModelStep
-from transforms.core.records import ImageRecord
+from transforms.core.records import ImageRecord, Unit, units
 
 
 class Burner:
@@ -57,9 +57,6 @@ class BurnHandler(Handler):
     def load_model(self):
         return Serialized(Burner(self.rounds, self.log_path))
 
-    def batch_elements_kwargs(self):
-        return {"min_batch_size": self.cfg.batch_size, "max_batch_size": self.cfg.batch_size}
-
 
 STEP = ModelStep(pre=lambda rec, cfg: (rec, rec.key), post=lambda rec, pred, cfg: rec, family="burn",
                  section=lambda cfg: cfg)
@@ -76,11 +73,15 @@ def record(i: int) -> ImageRecord:
     return ImageRecord(key=f"k{i}", shard=0, uri="", source_id=str(i), image=np.zeros((64, 64, 3), np.uint8))
 
 
+def unit_list(n: int, size: int = 16) -> list[Unit]:
+    return units(0, [record(i) for i in range(n)], size)
+
+
 def run_pipeline(handler: BurnHandler, n: int, workers: int) -> None:
     options = beam.options.pipeline_options.PipelineOptions(
         ["--runner=FnApiRunner", f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
     with beam.Pipeline(options=options) as p:
-        out = p | beam.Create(range(n)) | beam.Map(record) | Stage("burn", STEP, None, handler)
+        out = p | beam.Create(unit_list(n)) | beam.Reshuffle() | Stage("burn", STEP, None, handler)
         _ = out.kept | beam.combiners.Count.Globally()
 
 

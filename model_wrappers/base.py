@@ -3,8 +3,10 @@
 A family says which models it needs (``model_refs``) and how to build its runner (``build``): an object
 whose ``predict(requests) -> predictions`` does all the work, so it also works through the proxy Beam puts
 in front of a model shared across processes. This base adds the rest: device and dtype from the config,
-batching from ``batch_size``, sharing from ``share_across_processes``, a load error that names the model
-and how to get it, and per-element isolation (one bad element does not fail its batch).
+calls of ``batch_size`` rows, sharing from ``share_across_processes``, a load error that names the model
+and how to get it, and per-element isolation (one bad element does not fail its call's others).
+``UnitHandler`` is what RunInference runs: one element is one unit's requests (transforms/core/records.py
+``Unit``), called in chunks of ``batch_size``, so what a call holds is fixed by the plan.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import logging
 import os
 import re
 import threading
+import time
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -53,26 +56,34 @@ def resolve_dtype(pref: str, device: str) -> str:
     return pref
 
 
-def run_isolated(predict, batch: list) -> list:
-    """Each element of ``batch`` in a model call of its own: ``predict([element])``.
-
-    An answer is then a function of its element alone, whatever batch Beam's BatchElements put it in, so 1
-    worker, N processes and N threads write the same bytes. Batched calls do not: float kernels choose
-    their blocking by the call's shape, so companions moved a diffusion pixel by a level and a CLIP embedding
-    by 6e-8 on the tiny models (docs/SCALING.md). An element that fails alone in its batch re-raises, so
-    RunInference's dead-letter output records it; in a larger batch it becomes ``InferenceFailed`` and the
-    others go on.
-    """
-    if len(batch) == 1:
-        return list(predict(batch))
-    out = []
-    for element in batch:
+def run_chunks(predict, requests: list, size: int) -> tuple[list, int]:
+    """(the predictions of ``requests``, the number of model calls): ``predict`` on consecutive chunks of
+    ``size`` requests (the last may be smaller). The caller fixes which requests come together (a unit's,
+    in plan order), so a batched forward pass, whose float kernels depend on the call's shape, still gives
+    the same bytes on every runner. A chunk that fails is called again one request at a time: the request
+    that fails alone becomes ``InferenceFailed`` (or re-raises when it is the only one, so RunInference's
+    dead-letter output records it), the others go on."""
+    out, calls = [], 0
+    for start in range(0, len(requests), size):
+        chunk = requests[start: start + size]
+        calls += 1
         try:
-            out.extend(predict([element]))
+            out.extend(predict(chunk))
+            continue
         except Exception as e:  # noqa: BLE001 - per-element failures are data
-            log.warning("an element of a batch of %d failed", len(batch), exc_info=True)
-            out.append(InferenceFailed(f"{type(e).__name__}: {e}"[:500]))
-    return out
+            if len(requests) == 1:
+                raise
+            if len(chunk) == 1:
+                out.append(InferenceFailed(f"{type(e).__name__}: {e}"[:500]))
+                continue
+            log.warning("a model call of %d rows failed; calling them one by one", len(chunk), exc_info=True)
+        for element in chunk:
+            calls += 1
+            try:
+                out.extend(predict([element]))
+            except Exception as e:  # noqa: BLE001 - per-element failures are data
+                out.append(InferenceFailed(f"{type(e).__name__}: {e}"[:500]))
+    return out, calls
 
 
 class Serialized:
@@ -108,7 +119,7 @@ class Handler(ModelHandler):
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")   # import names of the extras it needs
 
     def __init__(self, cfg: ModelConfig):
-        # Fixed batches (min = max): predictable accelerator memory; a bundle's last batch may be smaller.
+        # Used alone (tests, scripts), Beam batches of batch_size; in a build, UnitHandler batches instead.
         super().__init__(min_batch_size=cfg.batch_size, max_batch_size=cfg.batch_size,
                          large_model=cfg.share_across_processes)
         self.cfg = cfg
@@ -154,7 +165,7 @@ class Handler(ModelHandler):
                 f"but unreadable or of another kind: download them again, or point the key at another copy")
 
     def run_inference(self, batch: Sequence[Any], model: Any, inference_args: dict | None = None) -> list:
-        return run_isolated(model.predict, list(batch))
+        return run_chunks(model.predict, list(batch), self.cfg.batch_size)[0]
 
     def get_num_bytes(self, batch: Sequence[Any]) -> int:
         return sum(_nbytes(x) for x in batch)
@@ -164,3 +175,41 @@ class Handler(ModelHandler):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(m.ref for m in self.model_refs())})"
+
+
+MODEL_NAMESPACE = "inpaint_pairs_models"   # Beam counters <stage>/calls, <stage>/rows, <stage>/micros
+
+
+class UnitHandler(ModelHandler):
+    """RunInference's handler in a build: an element is one unit's requests, a RunInference batch is one
+    element (so Beam's bundles never regroup rows), and the model is called on the unit's requests in
+    chunks of the family's ``batch_size``. Counts calls, rows and the microseconds in the model per stage
+    (Beam counters in MODEL_NAMESPACE; the build records them, report.json and the funnel show them)."""
+
+    def __init__(self, inner: Handler, stage: str):
+        super().__init__(min_batch_size=1, max_batch_size=1, large_model=inner.share_model_across_processes())
+        self.inner, self.stage = inner, stage
+
+    def load_model(self) -> Any:
+        return self.inner.load_model()
+
+    def run_inference(self, batch: Sequence[list], model: Any, inference_args: dict | None = None) -> list:
+        from apache_beam.metrics import Metrics
+        answers = []
+        for requests in batch:
+            started = time.perf_counter()
+            found, calls = run_chunks(model.predict, list(requests), self.inner.cfg.batch_size)
+            micros = int((time.perf_counter() - started) * 1e6)
+            for name, value in (("calls", calls), ("rows", len(requests)), ("micros", micros)):
+                Metrics.counter(MODEL_NAMESPACE, f"{self.stage}/{name}").inc(value)
+            answers.append(found)
+        return answers
+
+    def get_num_bytes(self, batch: Sequence[list]) -> int:
+        return sum(self.inner.get_num_bytes(requests) for requests in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return self.inner.get_metrics_namespace()
+
+    def __repr__(self) -> str:
+        return f"UnitHandler({self.inner!r}, {self.stage})"

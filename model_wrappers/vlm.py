@@ -35,10 +35,18 @@ class Describer:
             chats = [[{"role": "user", "content": [{"type": "image", "image": im},
                                                    {"type": "text", "text": r.prompt}]}]
                      for im, r in zip(images, requests)]
-            outputs = self.pipe(text=chats, **gen)
-        else:
-            outputs = self.pipe(images=images, text=[r.prefix for r in requests], **gen)
-        return [generated_text(o) for o in outputs]
+            return [generated_text(o) for o in self.pipe(text=chats, **gen)]
+        # A captioner's rows with a prefix and those without go in separate calls: an empty prefix padded
+        # to its companions' length is not the empty prefix (a run has one caption_prefix for all rows)
+        answers: list = [None] * len(requests)
+        for group in ([i for i, r in enumerate(requests) if r.prefix], [i for i, r in enumerate(requests)
+                                                                        if not r.prefix]):
+            if group:
+                outputs = self.pipe(images=[images[i] for i in group], text=[requests[i].prefix for i in group],
+                                    **{**gen, "batch_size": len(group)})
+                for i, o in zip(group, outputs):
+                    answers[i] = generated_text(o)
+        return answers
 
 
 class VlmHandler(Handler):
@@ -61,6 +69,6 @@ class VlmHandler(Handler):
         pipe = pipeline("image-text-to-text", model=self.cfg.model, device=device, dtype=getattr(torch, dtype),
                         trust_remote_code=self.cfg.trust_remote_code)
         tokenizer = getattr(pipe.processor, "tokenizer", None)
-        if tokenizer is not None and getattr(pipe.processor, "chat_template", None):
-            tokenizer.padding_side = "left"  # decoder-only chat VLMs generate after the prompt
+        if tokenizer is not None:
+            tokenizer.padding_side = "left"   # a batch's rows generate after their own prompt's end
         return Describer(pipe, self.cfg)

@@ -1,7 +1,8 @@
 """The Beam graph of a build: plan shards -> (BrushData-v2's donor pass) -> the stage chain -> shard writer.
 
 Wiring only: every stage is a pure function or a ModelStep from transforms/, wrapped by
-transforms.core.stage.Stage; the chain and its order come from pipelines/chain.py.
+transforms.core.stage.Stage; the chain and its order come from pipelines/chain.py. Elements are units of
+``source.unit_images`` consecutive images of a shard (transforms/core/records.py ``Unit``), from the plan.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pipelines.chain import DONOR_STAGE, Chain, model_handlers, stage_chain
 from pipelines.plan import read_entries
 from pipelines.progress import CountFn
 from transforms.core.fetch import is_http
+from transforms.core.records import Unit, units
 from transforms.core.stage import Stage
 from transforms.formats import FORMATS
 from transforms.maskers.donors import donor_step, dropped, pair_shard, with_pairing
@@ -21,9 +23,21 @@ from transforms.stages.load import KEPT, load_image
 from transforms.stages.write import kept_download_path, write_part, write_shard
 
 
-def read_plan(shard: int, out: str):
-    for entry in read_entries(out, shard):
-        yield entry.to_record(shard)
+def read_plan(shard: int, out: str, unit_images: int) -> list[Unit]:
+    """Shard ``shard``'s plan records as its units."""
+    return units(shard, [entry.to_record(shard) for entry in read_entries(out, shard)], unit_images)
+
+
+def regroup(item: tuple, out: str, unit_images: int) -> list[Unit]:
+    """(shard, its plan records in any order) -> the shard's units, records in plan order, as read_plan
+    makes them (the records are plan records: no image bytes were grouped)."""
+    shard, records = item
+    order = {entry.key: i for i, entry in enumerate(read_entries(out, shard))}
+    return units(shard, sorted(records, key=lambda r: order[r.key]), unit_images)
+
+
+def items(unit: Unit) -> list:
+    return unit.items
 
 
 class WriteShardFn(beam.DoFn):
@@ -55,6 +69,7 @@ class BorrowShapes(beam.PTransform):
 
     def expand(self, records):
         cfg, out = self.cfg, self.out
+        plan = records | "PlanRecords" >> beam.FlatMap(items)
 
         def load_keeping(rec, c):   # a copy: the same plan record also goes to the join, and must stay small
             return load_image(copy.deepcopy(rec), c, kept_download_path(out, rec.shard, rec.key))
@@ -62,12 +77,15 @@ class BorrowShapes(beam.PTransform):
         found = loaded.kept | Stage(DONOR_STAGE, donor_step(cfg), cfg, self.handler)
         failed = ((loaded.rejects, found.rejects) | "Dropped" >> beam.Flatten()
                   | "AsShapes" >> beam.Map(dropped))
-        pairings = ((found.kept, failed) | "AllShapes" >> beam.Flatten()
+        shapes = found.kept | "ShapesFound" >> beam.FlatMap(items)
+        pairings = ((shapes, failed) | "AllShapes" >> beam.Flatten()
                     | "KeyShard" >> beam.Map(lambda s: (s.shard, s)) | "ByShard" >> beam.GroupByKey()
                     | "Pair" >> beam.FlatMap(pair_shard, cfg))
-        keyed = records | "KeyImage" >> beam.Map(lambda r: (r.key, r))
+        keyed = plan | "KeyImage" >> beam.Map(lambda r: (r.key, r))
         return ({"rec": keyed, "pairing": pairings} | "Join" >> beam.CoGroupByKey()
-                | "WithPairing" >> beam.Map(with_pairing) | "ReadKept" >> beam.Map(read_kept, out))
+                | "WithPairing" >> beam.Map(with_pairing) | "ReadKept" >> beam.Map(read_kept, out)
+                | "KeyShardRecords" >> beam.Map(lambda r: (r.shard, r)) | "ShardRecords" >> beam.GroupByKey()
+                | "Units" >> beam.FlatMap(regroup, out, cfg.source.unit_images))
 
 
 def read_kept(rec, out: str):
@@ -82,8 +100,8 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int], cha
     when the caller has not)."""
     chain = stage_chain(cfg) if chain is None else chain
     shards = p | "PlanShards" >> beam.Create(todo) | "SpreadShards" >> beam.Reshuffle()
-    pcoll = (shards | "ReadPlan" >> beam.FlatMap(read_plan, out)
-             | "SpreadImages" >> beam.Reshuffle() | "CountImages" >> beam.ParDo(CountFn("images")))
+    pcoll = (shards | "ReadPlan" >> beam.FlatMap(read_plan, out, cfg.source.unit_images)
+             | "SpreadUnits" >> beam.Reshuffle() | "CountImages" >> beam.ParDo(CountFn("images", items)))
     rejects = []
     handlers = dict(model_handlers(cfg, chain))
     if DONOR_STAGE in handlers:
@@ -93,7 +111,7 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int], cha
         rejects.append(result.rejects)
         pcoll = result.kept
     # the encoded bytes go to part files from the stage that made them; only small PartRefs are grouped
-    parts = pcoll | "WriteParts" >> beam.Map(lambda s: write_part(out, s))
+    parts = pcoll | "Samples" >> beam.FlatMap(items) | "WriteParts" >> beam.Map(lambda s: write_part(out, s))
     grouped = {
         "plan": shards | "KeyPlan" >> beam.Map(lambda k: (k, k)),
         "pairs": (parts | "CountPairs" >> beam.ParDo(CountFn("pairs"))

@@ -59,15 +59,16 @@ TALLY = _Tally()
 
 
 class CountFn(beam.DoFn):
-    """Passes elements through unchanged, counting them as ``kind`` ('images' or 'pairs')."""
+    """Passes elements through unchanged, counting them as ``kind`` ('images' or 'pairs'): one each, or
+    as many as ``members(element)`` lists (a unit's records)."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, members: Callable | None = None):
         if kind not in KINDS:
             raise ValueError(f"progress kind {kind!r}: expected one of {KINDS}")
-        self.kind = kind
+        self.kind, self.members = kind, members
 
     def process(self, element):
-        TALLY.add(self.kind)
+        TALLY.add(self.kind, len(self.members(element)) if self.members else 1)
         yield element
 
     def finish_bundle(self):

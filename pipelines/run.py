@@ -18,7 +18,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from configs.schema import Config, ConfigError, dump_yaml, same_as_recorded, source_paths
 from pipelines.build import build_pipeline
 from pipelines.chain import require_models, stage_chain
-from pipelines import lock, verify
+from pipelines import lock, model_calls, verify
 from pipelines.plan import (FOLDER as PLAN_FOLDER, compare, input_fingerprint, planned_shards, replace_plan,
                             write_inputs, write_plan, write_summary)
 from pipelines.progress import Progress
@@ -184,6 +184,7 @@ def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable
                 for wave in waves(todo, options, cfg.source.shard_size, wave_images):
                     with beam.Pipeline(options=options) as p:
                         build_pipeline(p, cfg, out, wave, chain)
+                    model_calls.add(out, part, model_calls.counted(p.result))
         except BaseException:   # a full disk, a stage error, Ctrl-C, SIGTERM: leave none of our temporaries
             clear_after_failure(out, todo, log)
             raise

@@ -19,6 +19,7 @@ class SourceConfig(Section):
     images: str = ""                # folder the json's file_name entries are relative to
     name: str = "coco"              # key prefix: letters and digits only
     shard_size: int = between(1, 1_000_000, default=100)   # input images per shard (output shard k <- input shard k)
+    unit_images: int = between(1, 100_000, default=16)   # images per work unit: model calls batch its rows
     limit: int = between(0, 10**12, default=0)   # first N images (by id) only; 0 = all
     licence: str = ""               # default licence text when the source names none
     masks: str = ""                 # openimages: folder of the per-mask PNGs (the CSV's MaskPath is relative to it)

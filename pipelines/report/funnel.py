@@ -7,6 +7,7 @@ import collections
 
 from pipelines import verify
 from pipelines.chain import order
+from pipelines.model_calls import format_calls
 from pipelines.plan import planned_shards
 
 
@@ -72,7 +73,7 @@ def format_funnel(report: dict, unit: str = "pairs") -> str:
         lines.append(f"  LOST (no pair, no reject): {report['lost_images'][:10]}")
     if report["shards_missing"]:
         lines.append(f"  shards not finished: {report['shards_missing'][:20]}")
-    return "\n".join(lines)
+    return "\n".join(lines + format_calls(report.get("model_calls", {})))
 
 
 def build_report(stats: list[dict], missing: list[int], plan_summary: dict | None = None) -> dict:

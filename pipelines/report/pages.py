@@ -3,7 +3,7 @@ reason) and preview pages. Rerunnable at any time on any output: only finished s
 """
 from __future__ import annotations
 
-from pipelines import outputs
+from pipelines import model_calls, outputs
 from pipelines.plan import read_summary
 from pipelines.report import gallery, histograms, html, scores
 from pipelines.report.funnel import build_report, collect
@@ -39,6 +39,9 @@ def write_report(out: str, gallery_size: int = 32, per_reason: int = 6) -> dict:
     """Re-merge the shards' stats into report.json, then write report.html and rejects.html."""
     stats, missing = collect(out)
     report = build_report(stats, missing, read_summary(out))
+    calls = model_calls.recorded(out)
+    if calls:   # model stages ran: how full their calls were
+        report["model_calls"] = calls
     fileio.write_json(fileio.join(out, "report.json"), report)
     write_pages(out, report, [(s["shard"], s["pairs"]) for s in stats], gallery_size, per_reason)
     return report

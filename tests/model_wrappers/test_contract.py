@@ -197,21 +197,27 @@ def test_a_missing_model_stops_with_the_key_the_path_and_the_fix(family, tiny, t
     assert "--set" in message
 
 
-# A request's answer does not depend on the batch it lands in (its companions, its place). Beam's
-# BatchElements groups whatever elements a bundle holds, and bundles differ between 1 worker, N processes and
-# N threads, so every family must give each request, bit for bit, the answer it gets alone. (Batched calls
-# failed this for diffusion, CLIP and BLIP captions with prefixes of other lengths: base.run_isolated.)
+# A build calls a model on fixed chunks of a unit's requests (model_wrappers/base.py ``run_chunks``): the same
+# chunk must give the same bytes every time, and a request's answer in a chunk must be the answer it gets
+# alone up to float effects (a batched forward pass picks other float kernels; text generation pads on the
+# left, with the attention mask, and cuts each row's answer at its own end).
 def same(a, b) -> bool:
     """Deep, exact equality of predictions (arrays bit for bit, dataclasses field by field)."""
+    return near(a, b, 0.0)
+
+
+def near(a, b, tol: float) -> bool:
+    """Deep equality of predictions, arrays within ``tol`` (absolute; uint8 pixels in levels)."""
     if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+        return (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
+                and (np.array_equal(a, b) if tol == 0 or a.size == 0 else bool(np.abs(a.astype(float) - b).max() <= tol)))
     if dataclasses.is_dataclass(a):
-        return type(a) is type(b) and all(same(getattr(a, f.name), getattr(b, f.name))
+        return type(a) is type(b) and all(near(getattr(a, f.name), getattr(b, f.name), tol)
                                           for f in dataclasses.fields(a))
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(near(x, y, tol) for x, y in zip(a, b))
     if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(near(a[k], b[k], tol) for k in a)
     return a == b
 
 
@@ -230,19 +236,21 @@ UNEVEN = {
                                                                  ["a photo of a very large cat", "x"]),
              EmbedRequest([IMAGES[2]], [])],
 }
+FLOAT_EFFECTS = {"diffusion": 3, "clip": 1e-4, "dino": 1e-4}   # pixel levels; cosine units; text: exact
 
 
 @pytest.mark.parametrize("family", sorted(CASES))
-def test_answer_alone_equals_answer_in_any_batch(family, tiny):
-    """Through ``run_inference``, as RunInference calls it, with batches of uneven requests in three orders."""
+def test_a_chunk_gives_the_same_bytes_every_time_and_each_answer_is_its_answer_alone(family, tiny):
     handler = handler_for(family, tiny)
     model = handler.load_model()
     requests = UNEVEN.get(family, CASES[family][2])
-    alone = [handler.run_inference([r], model)[0] for r in requests]
+    alone = [model.predict([r])[0] for r in requests]
     for order in (list(range(len(requests))), list(reversed(range(len(requests)))), [1, 0]):
-        batched = handler.run_inference([requests[i] for i in order], model)
+        chunk = [requests[i] for i in order]
+        batched = model.predict(chunk)
+        assert same(batched, model.predict(chunk)), (family, order)
         for i, answer in zip(order, batched):
-            assert same(alone[i], answer), (family, order, i)
+            assert near(alone[i], answer, FLOAT_EFFECTS.get(family, 0.0)), (family, order, i, alone[i], answer)
 
 
 def test_a_diffusion_prompt_longer_than_the_text_encoder_is_cut_on_purpose_and_said_so(tiny):

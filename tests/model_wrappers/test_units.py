@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from configs.schema import LlmConfig, load_config
-from model_wrappers.base import resolve_device, resolve_dtype, run_isolated
+from model_wrappers.base import resolve_device, resolve_dtype, run_chunks
 from model_wrappers.grounded_sam import match_label, prompt_text, top_boxes
 from model_wrappers.diffusion import model_hw, to_uint8
 from model_wrappers.llm import LlmHandler
@@ -31,18 +31,25 @@ def test_resolve_dtype_is_half_on_cuda_only_when_auto():
     assert resolve_dtype("bfloat16", "cpu") == "bfloat16"
 
 
-def _predict(batch):
+def _predict(batch, seen=None):
+    if seen is not None:
+        seen.append(list(batch))
     if "bad" in batch:
         raise ValueError("bad element")
     return [x.upper() for x in batch]
 
 
-def test_run_isolated_fails_only_the_bad_element_of_a_batch():
-    assert run_isolated(_predict, ["a", "b"]) == ["A", "B"]
-    out = run_isolated(_predict, ["a", "bad", "c"])
-    assert out[0] == "A" and out[2] == "C" and out[1] == InferenceFailed("ValueError: bad element")
-    with pytest.raises(ValueError):  # alone: RunInference's dead-letter output takes it
-        run_isolated(_predict, ["bad"])
+def test_run_chunks_calls_fixed_chunks_and_fails_only_the_bad_element():
+    seen = []
+    assert run_chunks(lambda b: _predict(b, seen), list("abcde"), 2) == (list("ABCDE"), 3)
+    assert seen == [["a", "b"], ["c", "d"], ["e"]]   # consecutive chunks of 2; the last smaller
+    seen.clear()
+    out, calls = run_chunks(lambda b: _predict(b, seen), ["a", "bad", "c", "d"], 2)
+    assert out[0] == "A" and out[2:] == ["C", "D"] and out[1] == InferenceFailed("ValueError: bad element")
+    assert seen == [["a", "bad"], ["a"], ["bad"], ["c", "d"]] and calls == 4   # the failed chunk, row by row
+    assert run_chunks(_predict, ["x", "bad"], 1)[0][1] == InferenceFailed("ValueError: bad element")
+    with pytest.raises(ValueError):  # a unit's only request: RunInference's dead-letter output takes it
+        run_chunks(_predict, ["bad"], 4)
 
 
 def test_locate_local_files_folders_and_hub_ids(tmp_path):

@@ -167,6 +167,23 @@ class Shapes:
 
 
 @dataclass(slots=True)
+class Unit:
+    """The element every stage works on: a fixed group of one shard's records, in plan order. A unit starts
+    as ``source.unit_images`` consecutive plan entries (the last of a shard may hold fewer) and holds what
+    each stage kept of them (images, then candidates, then samples). Its composition is a function of the
+    plan alone, so a model stage's calls, the unit's requests in chunks of ``batch_size``, are too: the
+    bytes do not depend on the runner, its workers, threads or bundles."""
+    shard: int
+    index: int                      # its place among the shard's units
+    items: list
+
+
+def units(shard: int, records: list, size: int) -> list[Unit]:
+    """``records`` (one shard's, in plan order) as consecutive units of ``size``."""
+    return [Unit(shard, i, records[j: j + size]) for i, j in enumerate(range(0, len(records), size))]
+
+
+@dataclass(slots=True)
 class Sample:
     """A finished sample of any output format as bytes, ready for its shard: tar members and a sidecar row."""
     key: str

@@ -1,9 +1,12 @@
 """The one thin Beam wrapper every stage shares, pure or model-backed.
 
-A pure stage is a function ``fn(record, cfg)`` returning a record, a Reject, or a list of both. A model
-stage is a ``ModelStep``: pure ``pre(record, cfg) -> (record, request) | Reject | list``, then
-RunInference on the request (the record itself is the key, so its prediction comes back beside it and no
-join is needed), then pure ``post(record, prediction, cfg) -> record | Reject | list``.
+Elements are ``Unit``s (transforms/core/records.py): fixed groups of one shard's records. A pure stage is a
+function ``fn(record, cfg)`` returning a record, a Reject, or a list of both, mapped over a unit's records
+in order. A model stage is a ``ModelStep``: pure ``pre(record, cfg) -> (record, request) | Reject | list``
+on each record, then RunInference on the unit's requests (the unit of records is the key, so predictions
+come back beside their records and no join is needed; the model is called on them in chunks of
+``batch_size``, model_wrappers/base.py ``UnitHandler``), then pure ``post(record, prediction, cfg) -> record
+| Reject | list`` on each. Rejects leave one by one; a unit left with no record ends.
 
 Per-element failures are data: a ``StageError`` becomes a Reject with its reason, any other exception a
 Reject with reason 'error' (the run goes on), and so does a failed inference (per element when the handler
@@ -23,7 +26,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
 from model_wrappers.types import InferenceFailed
-from transforms.core.records import Reject, StageError, reject
+from transforms.core.records import Reject, StageError, Unit, reject
 
 REJECTS = "rejects"
 NAMESPACE = "inpaint_pairs"
@@ -119,37 +122,44 @@ def apply_post(post: Callable, rec: Any, prediction: Any, cfg: Any, stage: str) 
 
 
 def batch_rejects(failed: tuple, stage: str) -> list[Reject]:
-    """One dead-letter row of RunInference, ``(batch of (record, request), (type, repr, traceback))``."""
+    """One dead-letter row of RunInference, ``(batch of (unit, requests), (type, repr, traceback))``: every
+    record of the batch's units."""
     batch, (exc_type, exc_repr, _) = failed
     detail = f"{getattr(exc_type, '__name__', exc_type)}: {exc_repr}"
-    return [reject(rec, stage, "error", detail[:500]) for rec, _ in batch]
+    return [reject(rec, stage, "error", detail[:500]) for unit, _ in batch for rec in unit.items]
 
 
-def emit(stage: str, outs: list, count_kept: bool = True):
-    """Records to the main output, Rejects to REJECTS; Beam counters per stage/kept and stage/reason."""
+def emit(stage: str, unit: Unit, outs: list, count_kept: bool = True):
+    """Rejects to REJECTS, the records kept as one unit (none: the unit ends); Beam counters per
+    stage/kept and stage/reason."""
+    kept = []
     for out in outs:
         if isinstance(out, Reject):
             Metrics.counter(NAMESPACE, f"{stage}/{out.reason}").inc()
             yield beam.pvalue.TaggedOutput(REJECTS, out)
         else:
-            if count_kept:
-                Metrics.counter(NAMESPACE, f"{stage}/kept").inc()
-            yield out
+            kept.append(out)
+    if count_kept and kept:
+        Metrics.counter(NAMESPACE, f"{stage}/kept").inc(len(kept))
+    if kept:
+        yield Unit(unit.shard, unit.index, kept)
 
 
 class _StageDoFn(beam.DoFn):
     def __init__(self, stage: str, fn: Callable, cfg: Any, count_kept: bool = True):
         self.stage, self.fn, self.cfg, self.count_kept = stage, fn, cfg, count_kept
 
-    def process(self, rec):
-        yield from emit(self.stage, run_stage(self.fn, rec, self.cfg, self.stage), self.count_kept)
+    def process(self, unit):
+        outs = [out for rec in unit.items for out in run_stage(self.fn, rec, self.cfg, self.stage)]
+        yield from emit(self.stage, unit, outs, self.count_kept)
 
 
 class _ThreadedStageDoFn(beam.DoFn):
     """A pure stage run on up to ``threads`` records at once by a thread pool per DoFn instance (for I/O
-    bound stages: 'load' waits on the network). A sliding window of ``2 x threads`` records is in flight;
-    results leave in input order (the oldest record first, whichever finished first), so what comes out
-    does not depend on the network's timing. Counters and outputs are emitted on the bundle's thread."""
+    bound stages: 'load' waits on the network). The records of the units received are submitted as they
+    come; while more than ``2 x threads`` are in flight, the oldest unit is waited for. Units leave in input
+    order with their records in order (whichever finished first), so what comes out does not depend on the
+    network's timing. Counters and outputs are emitted on the bundle's thread."""
 
     def __init__(self, stage: str, fn: Callable, cfg: Any, threads: int):
         self.stage, self.fn, self.cfg, self.threads = stage, fn, cfg, threads
@@ -162,16 +172,22 @@ class _ThreadedStageDoFn(beam.DoFn):
     def start_bundle(self):
         self._pending = collections.deque()
 
-    def process(self, rec, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
-        self._pending.append((self._pool.submit(run_stage, self.fn, rec, self.cfg, self.stage), window,
-                              timestamp))
-        while len(self._pending) > 2 * self.threads:
-            yield from emit(self.stage, self._pending.popleft()[0].result())
+    def _submit(self, unit: Unit) -> list:
+        return [self._pool.submit(run_stage, self.fn, rec, self.cfg, self.stage) for rec in unit.items]
+
+    def _done(self, unit: Unit, futures: list):
+        return emit(self.stage, unit, [out for f in futures for out in f.result()])
+
+    def process(self, unit, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        self._pending.append((unit, self._submit(unit), window, timestamp))
+        while sum(len(futures) for _, futures, _, _ in self._pending) > 2 * self.threads and len(self._pending) > 1:
+            oldest, futures, _, _ = self._pending.popleft()
+            yield from self._done(oldest, futures)
 
     def finish_bundle(self):
         while self._pending:
-            future, window, timestamp = self._pending.popleft()
-            yield from (_windowed(out, window, timestamp) for out in emit(self.stage, future.result()))
+            unit, futures, window, timestamp = self._pending.popleft()
+            yield from (_windowed(out, window, timestamp) for out in self._done(unit, futures))
 
     def teardown(self):
         if self._pool is not None:
@@ -186,13 +202,30 @@ def _windowed(out: Any, window: Any, timestamp: Any):
     return WindowedValue(out, timestamp, [window])
 
 
+class _PreDoFn(beam.DoFn):
+    """``pre`` on each record of a unit -> (the unit of records that made a request, their requests)."""
+
+    def __init__(self, stage: str, fn: Callable, cfg: Any):
+        self.stage, self.fn, self.cfg = stage, fn, cfg
+
+    def process(self, unit):
+        outs = [out for rec in unit.items for out in run_stage(self.fn, rec, self.cfg, self.stage)]
+        for out in emit(self.stage, unit, outs, count_kept=False):
+            if isinstance(out, Unit):   # kept: (record, request) pairs
+                yield Unit(out.shard, out.index, [rec for rec, _ in out.items]), [req for _, req in out.items]
+            else:
+                yield out
+
+
 class _PostDoFn(beam.DoFn):
     def __init__(self, stage: str, fn: Callable, cfg: Any):
         self.stage, self.fn, self.cfg = stage, fn, cfg
 
     def process(self, keyed):
-        rec, prediction = keyed
-        yield from emit(self.stage, apply_post(self.fn, rec, prediction, self.cfg, self.stage))
+        unit, predictions = keyed
+        outs = [out for rec, prediction in zip(unit.items, predictions)
+                for out in apply_post(self.fn, rec, prediction, self.cfg, self.stage)]
+        yield from emit(self.stage, unit, outs)
 
 
 class StageOutputs(NamedTuple):
@@ -201,9 +234,9 @@ class StageOutputs(NamedTuple):
 
 
 class Stage(beam.PTransform):
-    """``pcoll | Stage("load", load_image, cfg.image)`` -> outputs ``.kept`` and ``.rejects``; a ModelStep
-    with its ``handler`` (a Beam ModelHandler) runs as pre -> RunInference -> post. ``threads`` > 1 runs a
-    pure stage on that many records at once per worker (see _ThreadedStageDoFn)."""
+    """``units | Stage("load", load_image, cfg.image)`` -> outputs ``.kept`` (units) and ``.rejects``; a
+    ModelStep with its ``handler`` (a model_wrappers Handler) runs as pre -> RunInference -> post. ``threads``
+    > 1 runs a pure stage on that many records at once per worker (see _ThreadedStageDoFn)."""
 
     def __init__(self, stage: str, fn: Callable | ModelStep, cfg: Any, handler: Any = None, threads: int = 1):
         super().__init__(label=stage)
@@ -218,10 +251,12 @@ class Stage(beam.PTransform):
         # Imported here on purpose: Beam's RunInference module imports torch (seconds, ~300 MB), which a
         # run without a model stage never pays for.
         from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
-        pre = pcoll | "Pre" >> beam.ParDo(_StageDoFn(self.stage, self.fn.pre, self.cfg, count_kept=False)
+
+        from model_wrappers.base import UnitHandler
+        pre = pcoll | "Pre" >> beam.ParDo(_PreDoFn(self.stage, self.fn.pre, self.cfg)
                                           ).with_outputs(REJECTS, main="requests")
-        results, dlq = (pre.requests
-                        | "Infer" >> RunInference(KeyedModelHandler(self.handler)).with_exception_handling())
+        handler = KeyedModelHandler(UnitHandler(self.handler, self.stage))
+        results, dlq = pre.requests | "Infer" >> RunInference(handler).with_exception_handling()
         failed = dlq.failed_inferences | "FailedBatches" >> beam.FlatMap(batch_rejects, self.stage)
         post = results | "Post" >> beam.ParDo(_PostDoFn(self.stage, self.fn.post, self.cfg)).with_outputs(
             REJECTS, main="kept")
