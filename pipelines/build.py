@@ -2,7 +2,8 @@
 
 Wiring only: every stage is a pure function or a ModelStep from transforms/, wrapped by
 transforms.core.stage.Stage; the chain and its order come from pipelines/chain.py. Elements are units of
-``source.unit_images`` consecutive images of a shard (transforms/core/records.py ``Unit``), from the plan.
+``source.unit_images`` consecutive images of a shard (transforms/core/records.py ``Unit``), from the plan;
+a chain without a model stage takes units of one image.
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ class BorrowShapes(beam.PTransform):
         return ({"rec": keyed, "pairing": pairings} | "Join" >> beam.CoGroupByKey()
                 | "WithPairing" >> beam.Map(with_pairing) | "ReadKept" >> beam.Map(read_kept, out)
                 | "KeyShardRecords" >> beam.Map(lambda r: (r.shard, r)) | "ShardRecords" >> beam.GroupByKey()
-                | "Units" >> beam.FlatMap(regroup, out, cfg.source.unit_images))
+                | "Units" >> beam.FlatMap(regroup, out, cfg.source.unit_images))   # a model pass: units
 
 
 def read_kept(rec, out: str):
@@ -99,11 +100,14 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int], cha
     """The Beam graph that builds shards ``todo`` of ``out``: ``chain`` is ``stage_chain(cfg)`` (computed here
     when the caller has not)."""
     chain = stage_chain(cfg) if chain is None else chain
+    handlers = dict(model_handlers(cfg, chain))
+    # Units fix what a model call holds; a chain without a model works image by image (measured: units of
+    # 16 images cost the CPU default a fifth of its speed on 2 workers, BENCHMARKS.md)
+    size = cfg.source.unit_images if handlers else 1
     shards = p | "PlanShards" >> beam.Create(todo) | "SpreadShards" >> beam.Reshuffle()
-    pcoll = (shards | "ReadPlan" >> beam.FlatMap(read_plan, out, cfg.source.unit_images)
+    pcoll = (shards | "ReadPlan" >> beam.FlatMap(read_plan, out, size)
              | "SpreadUnits" >> beam.Reshuffle() | "CountImages" >> beam.ParDo(CountFn("images", items)))
     rejects = []
-    handlers = dict(model_handlers(cfg, chain))
     if DONOR_STAGE in handlers:
         pcoll = pcoll | "BorrowShapes" >> BorrowShapes(cfg, handlers[DONOR_STAGE], out)
     for name, fn, section in chain:

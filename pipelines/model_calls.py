@@ -7,6 +7,7 @@ build of this output, resumes included; the plan fixes the rows of each call, th
 """
 from __future__ import annotations
 
+from pipelines.chain import order
 from transforms.core import fileio
 
 FOLDER = "model_calls"
@@ -49,7 +50,8 @@ def add(out: str, part: tuple[int, int], counts: dict[str, dict[str, int]]) -> N
 
 
 def recorded(out: str) -> dict[str, dict]:
-    """{stage: {calls, rows, rows_per_call, seconds}} summed over the slices' files; {} when none ran."""
+    """{stage: {calls, rows, rows_per_call, seconds}} summed over the slices' files, in stage order; {} when
+    none ran."""
     total: dict[str, dict[str, int]] = {}
     folder = fileio.join(out, FOLDER)
     for name in fileio.list_names(folder, "slice-*.json"):
@@ -57,9 +59,12 @@ def recorded(out: str) -> dict[str, dict]:
             mine = total.setdefault(stage, dict.fromkeys(FIELDS, 0))
             for name in FIELDS:
                 mine[name] += int(row.get(name, 0))
+    known = order()
+    place = {stage: (known.index(stage) if stage in known else -1, stage) for stage in total}  # donors first
     return {stage: {"calls": r["calls"], "rows": r["rows"],
                     "rows_per_call": round(r["rows"] / r["calls"], 2) if r["calls"] else 0.0,
-                    "seconds": round(r["micros"] / 1e6, 3)} for stage, r in sorted(total.items())}
+                    "seconds": round(r["micros"] / 1e6, 3)} for stage, r in sorted(total.items(),
+                                                                                    key=lambda kv: place[kv[0]])}
 
 
 def format_calls(calls: dict[str, dict]) -> list[str]:
