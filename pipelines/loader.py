@@ -30,6 +30,8 @@ import numpy as np
 import webdataset as wds
 from webdataset.gopen import gopen_schemes
 
+from transforms.core.keys import shard_id
+
 # The instruction kinds a pair's json may carry (transforms/language/templates.py): "add" ("add a cat"),
 # "add_location" ("add a cat at the top left"), "remove" ("remove the cat"), "vlm_llm" (a free rewrite).
 ADD_KINDS = ("add", "vlm_llm")
@@ -61,7 +63,8 @@ def _s3_markers(out: str) -> list[str]:
     bucket, prefix = _split_s3(out.rstrip("/") + "/shards/")
     pages = _s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
     names = [o["Key"][len(prefix):] for page in pages for o in page.get("Contents", [])]
-    return [f"s3://{bucket}/{prefix}{n}" for n in sorted(names) if n[:6].isdigit() and n.endswith(".stats.json")]
+    names = {shard_id(n): n for n in names if n.endswith(".stats.json") and shard_id(n) is not None}
+    return [f"s3://{bucket}/{prefix}{names[k]}" for k in sorted(names)]
 
 
 def shard_urls(out: str) -> list[str]:
@@ -75,7 +78,9 @@ def shard_urls(out: str) -> list[str]:
         raise ValueError(f"{out}: only local and s3:// outputs are listed here; for gs:// pass "
                          f"'pipe:gsutil cat gs://.../shards/{{000000..000099}}.tar' URLs (see shard_urls)")
     else:
-        markers = sorted(glob.glob(os.path.join(glob.escape(out), "shards", "[0-9]*.stats.json")))
+        found = glob.glob(os.path.join(glob.escape(out), "shards", "[0-9]*.stats.json"))
+        markers = sorted((p for p in found if shard_id(os.path.basename(p)) is not None),
+                         key=lambda p: shard_id(os.path.basename(p)))
     urls = [m[: -len(".stats.json")] + ".tar" for m in markers]
     if not urls:
         raise FileNotFoundError(f"{out}: no finished shards (shards/NNNNNN.stats.json) found")

@@ -15,13 +15,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from configs.schema import ConfigError
 from transforms.core import fileio
+from transforms.core.keys import shard_ids
 from pipelines.plan import planned_shards
 from transforms.formats import FORMATS, OutputFormat
 from transforms.stages.write import paths, shard_name
 
 
 def _ids(folder: str, pattern: str) -> list[int]:
-    return sorted(int(n[:6]) for n in fileio.list_names(folder, pattern) if n[:6].isdigit())
+    return shard_ids(fileio.list_names(folder, pattern))
 
 
 def require_output(out: str) -> None:

@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from configs.schema import SourceConfig, source_paths
 from transforms.core import fileio
+from transforms.core.keys import shard_ids
 from transforms.core.records import PlanEntry
 from transforms.stages.write import paths, shard_name
 
@@ -34,7 +35,7 @@ def plan_path(out: str, shard: int) -> str:
 
 def planned_shards(out: str) -> list[int]:
     """Ids of the shards the plan holds, ascending."""
-    return sorted(int(n[:6]) for n in fileio.list_names(fileio.join(out, FOLDER), "[0-9]*.json") if n[:6].isdigit())
+    return shard_ids(fileio.list_names(fileio.join(out, FOLDER), "[0-9]*.json"))
 
 
 def read_entries(out: str, shard: int) -> list[PlanEntry]:

@@ -28,7 +28,7 @@ from transforms.core import fileio
 from transforms.formats import FORMATS
 from transforms.maskers import PLANNERS
 from transforms.sources import plan_with_summary
-from transforms.stages.write import PART_EXT, paths
+from transforms.stages.write import PART_EXT, paths, shard_name
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """Beam flags pass through; locally the default is FnApiRunner (it downloads nothing)."""
@@ -85,7 +85,7 @@ def clear_stale_tmp(out: str, shards: list[int]) -> None:
     """Remove temporary files a killed run left for ``shards`` (this slice's, and only those): partial
     shard files, and the part files (a sample's tar blocks) of shards not yet committed or committed just
     before the kill."""
-    ours = {f"{k:06d}{ext}" for k in shards for ext in (".tar", ".parquet", ".stats.json", PART_EXT)}
+    ours = {f"{shard_name(k)}{ext}" for k in shards for ext in (".tar", ".parquet", ".stats.json", PART_EXT)}
     for sub in ("shards", "rejects"):
         fileio.delete([path for path, target, _ in fileio.temporaries(fileio.join(out, sub)) if target in ours])
 

@@ -1,4 +1,5 @@
-"""Sample keys and the seeds derived from them: the same on every machine, worker and Python process.
+"""Sample keys and the seeds derived from them, and shard names: the same on every machine, worker and
+Python process.
 
 Keys contain no dots or separators (webdataset splits a member name at the first dot).
 """
@@ -35,3 +36,21 @@ def derive_seeds(key: str, n: int, base: int = 0) -> tuple[int, ...]:
     """``n`` seeds in [0, 2**31) from the sample key: stable across runs, machines and Python versions."""
     return tuple(int.from_bytes(hashlib.sha256(f"{base}:{key}:{i}".encode()).digest()[:4], "big") >> 1
                  for i in range(n))
+
+
+def shard_name(shard: int) -> str:
+    """A shard's file stem: its number, at least 6 digits (000042; 1234567 past 999999)."""
+    return f"{shard:06d}"
+
+
+def shard_id(name: str) -> int | None:
+    """The shard number of a file name made with ``shard_name`` ('001234.stats.json' -> 1234, also past six
+    digits: '1000000.tar' -> 1000000); None for a name that is not a shard's."""
+    stem = name.split(".", 1)[0]
+    return int(stem) if stem.isdigit() and stem.isascii() else None
+
+
+def shard_ids(names) -> list[int]:
+    """The shard numbers of ``names`` (others left out), ascending and numeric (not by name: 1000000 follows
+    999999)."""
+    return sorted({k for k in map(shard_id, names) if k is not None})

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from transforms.core import fileio
+from transforms.core.keys import shard_name
 from transforms.core.records import PartRef, Reject, Sample
 from transforms.core.tarfiles import member_blocks, write_blocks
 
@@ -27,10 +28,6 @@ REJECT_SCHEMA = pa.schema([
     ("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
     ("scores", pa.string()),   # a dropped candidate's scores (JSON): report histograms and ``retune`` read them
 ])
-
-
-def shard_name(shard: int) -> str:
-    return f"{shard:06d}"
 
 
 def paths(out: str, shard: int) -> dict[str, str]:
