@@ -20,7 +20,7 @@ import apache_beam as beam
 import numpy as np
 
 from configs.schema import ModelConfig
-from model_wrappers.base import Handler, Serialized
+from model_wrappers.base import Handler, Serialized, UnitHandler
 from transforms.core.stage import Stage
 from transforms.core.stage import ModelStep
 from transforms.core.records import ImageRecord, Unit, units
@@ -81,7 +81,7 @@ def run_pipeline(handler: BurnHandler, n: int, workers: int) -> None:
     options = beam.options.pipeline_options.PipelineOptions(
         ["--runner=FnApiRunner", f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
     with beam.Pipeline(options=options) as p:
-        out = p | beam.Create(unit_list(n)) | beam.Reshuffle() | Stage("burn", STEP, None, handler)
+        out = p | beam.Create(unit_list(n)) | beam.Reshuffle() | Stage("burn", STEP, None, UnitHandler(handler, "burn"))
         _ = out.kept | beam.combiners.Count.Globally()
 
 

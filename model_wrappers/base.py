@@ -23,7 +23,7 @@ from apache_beam.ml.inference.base import ModelHandler
 
 from configs.schema import ConfigError, ModelConfig
 from model_wrappers.locate import ModelRef, how_to_get, locate
-from model_wrappers.types import InferenceFailed
+from model_wrappers.types import MODEL_NAMESPACE, InferenceFailed
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +175,6 @@ class Handler(ModelHandler):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(m.ref for m in self.model_refs())})"
-
-
-MODEL_NAMESPACE = "inpaint_pairs_models"   # Beam counters <stage>/calls, <stage>/rows, <stage>/micros
 
 
 class UnitHandler(ModelHandler):

@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# The namespace of the Beam counters of model calls, <stage>/calls, <stage>/rows and <stage>/micros: counted
+# by model_wrappers/base.py UnitHandler, read by pipelines/model_calls.py.
+MODEL_NAMESPACE = "inpaint_pairs_models"
+
 
 @dataclass(slots=True)
 class SegmentRequest:

@@ -104,6 +104,9 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int], cha
     # Units fix what a model call holds; a chain without a model works image by image (measured: units of
     # 16 images cost the CPU default a fifth of its speed on 2 workers, BENCHMARKS.md)
     size = cfg.source.unit_images if handlers else 1
+    if handlers:   # imported only then: Beam's RunInference base imports torch, which the CPU default never pays
+        from model_wrappers.base import UnitHandler
+        handlers = {name: UnitHandler(handler, name) for name, handler in handlers.items()}
     shards = p | "PlanShards" >> beam.Create(todo) | "SpreadShards" >> beam.Reshuffle()
     pcoll = (shards | "ReadPlan" >> beam.FlatMap(read_plan, out, size)
              | "SpreadUnits" >> beam.Reshuffle() | "CountImages" >> beam.ParDo(CountFn("images", items)))

@@ -1,12 +1,15 @@
 """How full a build's model calls were, per model stage: calls, rows, rows per call, seconds in the model.
 
-Each pipeline run's Beam counters (model_wrappers/base.py ``UnitHandler``, MODEL_NAMESPACE) are added to
+Each pipeline run's Beam counters (model_wrappers/base.py ``UnitHandler``, types.py MODEL_NAMESPACE) are added to
 ``OUT/model_calls/slice-I-of-N.json`` (one file per slice, so concurrent slices never write one file); the
 report sums them into report.json's ``model_calls`` and the console funnel ends with them. They count every
 build of this output, resumes included; the plan fixes the rows of each call, the seconds are this machine's.
 """
 from __future__ import annotations
 
+from apache_beam.metrics.metric import MetricsFilter
+
+from model_wrappers.types import MODEL_NAMESPACE
 from pipelines.chain import order
 from transforms.core import fileio
 
@@ -16,9 +19,6 @@ FIELDS = ("calls", "rows", "micros")
 
 def counted(result) -> dict[str, dict[str, int]]:
     """{stage: {calls, rows, micros}} from a finished Beam pipeline result's counters."""
-    from apache_beam.metrics.metric import MetricsFilter
-
-    from model_wrappers.base import MODEL_NAMESPACE
     found: dict[str, dict[str, int]] = {}
     try:
         counters = result.metrics().query(MetricsFilter().with_namespace(MODEL_NAMESPACE))["counters"]

@@ -19,6 +19,7 @@ LAZY = {
     ("pipelines.cli", "pipelines.export"), ("pipelines.cli", "pipelines.export_pbe"),
     ("pipelines.check", "pipelines.chain"),
     ("pipelines.check", "model_wrappers.registry"), ("pipelines.chain", "model_wrappers.registry"),
+    ("pipelines.build", "model_wrappers.base"),
     ("pipelines.cli", "pipelines.lock"), ("pipelines.cli", "pipelines.verify"),
     ("pipelines.storage", "transforms.core.fileio"), ("pipelines.check", "transforms.core.fileio"),
 }

@@ -4,8 +4,8 @@ Elements are ``Unit``s (transforms/core/records.py): fixed groups of one shard's
 function ``fn(record, cfg)`` returning a record, a Reject, or a list of both, mapped over a unit's records
 in order. A model stage is a ``ModelStep``: pure ``pre(record, cfg) -> (record, request) | Reject | list``
 on each record, then RunInference on the unit's requests (the unit of records is the key, so predictions
-come back beside their records and no join is needed; the model is called on them in chunks of
-``batch_size``, model_wrappers/base.py ``UnitHandler``), then pure ``post(record, prediction, cfg) -> record
+come back beside their records and no join is needed; the handler, model_wrappers/base.py ``UnitHandler``,
+calls the model on them in chunks of ``batch_size``), then pure ``post(record, prediction, cfg) -> record
 | Reject | list`` on each. Rejects leave one by one; a unit left with no record ends.
 
 Per-element failures are data: a ``StageError`` becomes a Reject with its reason, any other exception a
@@ -235,7 +235,8 @@ class StageOutputs(NamedTuple):
 
 class Stage(beam.PTransform):
     """``units | Stage("load", load_image, cfg.image)`` -> outputs ``.kept`` (units) and ``.rejects``; a
-    ModelStep with its ``handler`` (a model_wrappers Handler) runs as pre -> RunInference -> post. ``threads``
+    ModelStep with its ``handler`` (a ModelHandler of a unit's requests: model_wrappers/base.py UnitHandler)
+    runs as pre -> RunInference -> post. ``threads``
     > 1 runs a pure stage on that many records at once per worker (see _ThreadedStageDoFn)."""
 
     def __init__(self, stage: str, fn: Callable | ModelStep, cfg: Any, handler: Any = None, threads: int = 1):
@@ -251,11 +252,9 @@ class Stage(beam.PTransform):
         # Imported here on purpose: Beam's RunInference module imports torch (seconds, ~300 MB), which a
         # run without a model stage never pays for.
         from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
-
-        from model_wrappers.base import UnitHandler
         pre = pcoll | "Pre" >> beam.ParDo(_PreDoFn(self.stage, self.fn.pre, self.cfg)
                                           ).with_outputs(REJECTS, main="requests")
-        handler = KeyedModelHandler(UnitHandler(self.handler, self.stage))
+        handler = KeyedModelHandler(self.handler)
         results, dlq = pre.requests | "Infer" >> RunInference(handler).with_exception_handling()
         failed = dlq.failed_inferences | "FailedBatches" >> beam.FlatMap(batch_rejects, self.stage)
         post = results | "Post" >> beam.ParDo(_PostDoFn(self.stage, self.fn.post, self.cfg)).with_outputs(
