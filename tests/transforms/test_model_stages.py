@@ -14,7 +14,7 @@ from transforms.core.records import reject
 from transforms.core.stage import apply_post, batch_rejects
 from transforms.maskers.grounded_sam import grounded_candidates, grounding_prompts, grounding_request
 from transforms.maskers.sam import sam_candidates, sam_request
-from transforms.core.records import Candidate, ImageRecord, ObjectRef, Reject
+from transforms.core.records import Candidate, ImageRecord, ObjectRef, Reject, Unit
 from transforms.core.keys import derive_seeds
 from transforms.removers.diffusion import inpaint_request, pick_removal, ring_delta
 
@@ -170,7 +170,7 @@ def test_failed_predictions_and_dead_letters_become_error_rejects():
     assert r.reason == "error" and "ZeroDivisionError" in r.detail
     [r] = apply_post(lambda r, p, cfg: None, c, "x", None, "describe")
     assert r.reason == "error" and "returned nothing" in r.detail
-    dead = ([(c, "req"), (rec, "req")], (RuntimeError, "RuntimeError('boom')", ["tb"]))
+    dead = ([(Unit(0, 0, [c, rec]), ["req", "req"])], (RuntimeError, "RuntimeError('boom')", ["tb"]))   # a unit
     rows = batch_rejects(dead, "propose")
     assert [(r.level, r.reason) for r in rows] == [("candidate", "error"), ("image", "error")]
     assert rows[0].detail == "RuntimeError: RuntimeError('boom')"
