@@ -5,9 +5,9 @@
 A compute-bound stand-in model (repeated float32 matrix products sized to take about --call-ms per
 call) sits behind the project's real model path: transforms.core.stage.Stage -> Beam
 RunInference(KeyedModelHandler(UnitHandler(handler))) with the project's Handler base, its lock
-(``Serialized``) and its calls of --batch rows of a unit of 16 elements. The figure compares the pipeline's wall time with the
-time the model was busy (summed over calls, divided by the workers, each with its own copy); a first,
-untimed run pays the one-off imports.
+(``Serialized``) and its calls of --batch rows of a unit of 16 elements. The figure compares the pipeline's
+wall time with the time the model was busy (summed over calls, divided by the workers, each with its own
+copy); a first, untimed run pays the one-off imports.
 """
 from __future__ import annotations
 

@@ -209,8 +209,9 @@ def same(a, b) -> bool:
 def near(a, b, tol: float) -> bool:
     """Deep equality of predictions, arrays within ``tol`` (absolute; uint8 pixels in levels)."""
     if isinstance(a, np.ndarray):
-        return (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
-                and (np.array_equal(a, b) if tol == 0 or a.size == 0 else bool(np.abs(a.astype(float) - b).max() <= tol)))
+        if not (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape):
+            return False
+        return np.array_equal(a, b) if tol == 0 or a.size == 0 else bool(np.abs(a.astype(float) - b).max() <= tol)
     if dataclasses.is_dataclass(a):
         return type(a) is type(b) and all(near(getattr(a, f.name), getattr(b, f.name), tol)
                                           for f in dataclasses.fields(a))

@@ -180,7 +180,7 @@ class _ThreadedStageDoFn(beam.DoFn):
 
     def process(self, unit, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
         self._pending.append((unit, self._submit(unit), window, timestamp))
-        while sum(len(futures) for _, futures, _, _ in self._pending) > 2 * self.threads and len(self._pending) > 1:
+        while len(self._pending) > 1 and sum(len(f) for _, f, _, _ in self._pending) > 2 * self.threads:
             oldest, futures, _, _ = self._pending.popleft()
             yield from self._done(oldest, futures)
 
@@ -236,8 +236,8 @@ class StageOutputs(NamedTuple):
 class Stage(beam.PTransform):
     """``units | Stage("load", load_image, cfg.image)`` -> outputs ``.kept`` (units) and ``.rejects``; a
     ModelStep with its ``handler`` (a ModelHandler of a unit's requests: model_wrappers/base.py UnitHandler)
-    runs as pre -> RunInference -> post. ``threads``
-    > 1 runs a pure stage on that many records at once per worker (see _ThreadedStageDoFn)."""
+    runs as pre -> RunInference -> post. ``threads`` > 1 runs a pure stage on that many records at once per
+    worker (see _ThreadedStageDoFn)."""
 
     def __init__(self, stage: str, fn: Callable | ModelStep, cfg: Any, handler: Any = None, threads: int = 1):
         super().__init__(label=stage)

@@ -1,9 +1,9 @@
 """What an output format is (``output.format``): everything about its samples, in one object.
 
 A format owns its part of the stage chain (which stages of the one stage order it runs, a function it puts
-in place of a stage's, and its encoder: the last stage, returning ``Sample``s), the sidecar schema (shards/NNNNNN.parquet), the tar members with the feature type
-each has for Hugging Face ``datasets``, the dataset card's wording and counted columns, and the gallery
-view of a sample. The shard writer, the report, the card and the exports ask the format; none of them
+in place of a stage's, and its encoder: the last stage, returning ``Sample``s), the sidecar schema
+(shards/NNNNNN.parquet), the tar members with the feature type each has for Hugging Face ``datasets``, the
+dataset card's wording and counted columns, and the gallery view of a sample. The shard writer, the report, the card and the exports ask the format; none of them
 knows a member name.
 """
 from __future__ import annotations
