@@ -5,7 +5,8 @@ keys hold file paths or model references (configs/schema/__init__.py ``load_conf
 This module owns:
 
 - reading the file: ``yaml.safe_load`` only (no tag runs code); a missing file, invalid YAML or a top level
-  that is not a mapping is a ConfigError naming the file;
+  that is not a mapping is a ConfigError naming the file; ``base: other.yaml`` builds on another recipe
+  (each section the file gives replaces that recipe's section);
 - the overrides: each value is parsed as a YAML scalar (text that is not YAML is an error telling to quote
   it) and merged at its dotted key;
 - relative references: paths in a YAML file are relative to that file's folder, paths given with ``--set``
@@ -38,16 +39,30 @@ class RefKeys:
 
 def load(cls: type, path: str | None, overrides: list[str] = (), refs: RefKeys = RefKeys()):
     """Load a YAML file (or nothing) into ``cls`` after the ``key.sub=value`` overrides (YAML scalars)."""
-    data: dict = {}
-    if path:
-        data = _read_yaml(path)
-        base_dir = os.path.dirname(os.path.abspath(path))
-        _resolve_paths(data, base_dir, refs)
-        _resolve_model_paths(data, base_dir, refs)
+    data = _read_recipe(path, refs) if path else {}
     for item in overrides:
         key, value = _parse_set(item, refs)
         _merge(data, key, value)
     return _build(cls, data, "")
+
+
+def _read_recipe(path: str, refs: RefKeys, within: tuple[str, ...] = ()) -> dict:
+    """A YAML recipe with its relative references resolved; one naming ``base: other.yaml`` (relative to its
+    folder) is that recipe with each top-level section this one gives replacing the base's section whole."""
+    data = _read_yaml(path)
+    base_dir = os.path.dirname(os.path.abspath(path))
+    _resolve_paths(data, base_dir, refs)
+    _resolve_model_paths(data, base_dir, refs)
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: base: {_show(base)} is not a file name; give the recipe this one builds on "
+                          f"(e.g. base: pipe_coco.yaml)")
+    base_path = os.path.normpath(os.path.join(base_dir, os.path.expanduser(base)))
+    if base_path in within + (os.path.abspath(path),):
+        raise ConfigError(f"{path}: base: {base} leads back to itself ({' -> '.join(within + (base_path,))})")
+    return {**_read_recipe(base_path, refs, within + (os.path.abspath(path),)), **data}
 
 
 def _read_yaml(path: str) -> dict:
@@ -92,14 +107,20 @@ def _merge(base: dict, key: str, value: Any) -> None:
 
 
 def _resolve_paths(data: dict, base_dir: str, refs: RefKeys) -> None:
-    """Relative paths (no URL, not a path word) at the ``section.name`` path keys of a YAML file."""
+    """Relative paths (no URL, not a path word) at the ``section.name`` path keys of a YAML file, and at
+    ``name`` in each mapping of a list the section holds (``source.mix[i].annotations``)."""
     for key in refs.paths:
         section, name = key.split(".")
-        value = data.get(section, {}).get(name) if isinstance(data.get(section), dict) else None
-        if value in refs.path_words.get(key, ()):
+        node = data.get(section)
+        if not isinstance(node, dict):
             continue
-        if isinstance(value, str) and value and "://" not in value and not os.path.isabs(value):
-            data[section][name] = os.path.normpath(os.path.join(base_dir, value))
+        items = [v for lst in node.values() if isinstance(lst, list) for v in lst if isinstance(v, dict)]
+        for holder in [node, *items]:
+            value = holder.get(name)
+            if value in refs.path_words.get(key, ()):
+                continue
+            if isinstance(value, str) and value and "://" not in value and not os.path.isabs(value):
+                holder[name] = os.path.normpath(os.path.join(base_dir, value))
 
 
 def _resolve_model_paths(data: dict, base_dir: str, refs: RefKeys) -> None:
@@ -146,10 +167,12 @@ def _coerce_tuple(key: str, value: Any, kind) -> tuple:
 
 
 def _build_item(cls, data: Any, key: str):
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in (data if isinstance(data, dict) else {})]
+    """A list item: every key of ``cls`` without a default must be given."""
+    needed = [f.name for f in dataclasses.fields(cls)
+              if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in needed if name not in (data if isinstance(data, dict) else {})]
     if isinstance(data, dict) and missing:
-        raise ConfigError(f"{key}: missing key {missing[0]!r}; each item needs "
-                          f"{', '.join(f.name for f in dataclasses.fields(cls))}")
+        raise ConfigError(f"{key}: missing key {missing[0]!r}; each item needs {', '.join(needed)}")
     return _build(cls, data, key)
 
 

@@ -42,14 +42,16 @@ def items(unit: Unit) -> list:
 
 
 class WriteShardFn(beam.DoFn):
-    def __init__(self, out: str, schema, stages: list[str]):
-        self.out, self.schema, self.stages = out, schema, stages
+    """Writes one shard; ``mixed``: the build plans several sources, whose counts the stats keep apart."""
+    def __init__(self, out: str, schema, stages: list[str], mixed: bool = False):
+        self.out, self.schema, self.stages, self.mixed = out, schema, stages, mixed
 
     def process(self, item):
         shard, groups = item
-        keys = [e.key for e in read_entries(self.out, shard)]
-        yield write_shard(self.out, shard, keys, list(groups["pairs"]), list(groups["rejects"]), self.schema,
-                          self.stages)
+        entries = read_entries(self.out, shard)
+        sources = {e.key: e.meta.get("dataset", "") for e in entries} if self.mixed else None
+        yield write_shard(self.out, shard, [e.key for e in entries], list(groups["pairs"]),
+                          list(groups["rejects"]), self.schema, self.stages, sources)
 
 
 def stage_threads(cfg: Config, stage: str) -> int:
@@ -128,4 +130,4 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, out: str, todo: list[int], cha
     }
     stages = [name for name, _, _ in chain]
     return grouped | "ByShard" >> beam.CoGroupByKey() | "WriteShards" >> beam.ParDo(
-        WriteShardFn(out, FORMATS[cfg.output.format].schema, stages))
+        WriteShardFn(out, FORMATS[cfg.output.format].schema, stages, bool(cfg.source.mix)))

@@ -80,13 +80,27 @@ def split_counts(fraction: float | None, count: int | None) -> None:
         raise ConfigError("--test-fraction and --test-images: give one of them, not both")
 
 
+def source_image(key: str, image_id: str) -> tuple[str, str]:
+    """The source image a pair of key ``key`` comes from: (the source whose name starts its key, its image
+    id). In a mix an image two sources name carries its first source's key, so all its pairs, whichever
+    source's object they hold, are one image and land in one split."""
+    return key.split("-", 1)[0], str(image_id)
+
+
 def source_images(out: str, shards: list[int]) -> set[tuple[str, str]]:
-    """(dataset, img_id) of every pair in the finished shards, read off the parquet sidecars."""
+    """``source_image`` of every pair in the finished shards, read off the parquet sidecars."""
     images = set()
     for shard in shards:
-        t = outputs.read_pairs_table(out, shard, ["dataset", "image_id"])
-        images.update(zip(map(str, t["dataset"].to_pylist()), map(str, t["image_id"].to_pylist())))
+        t = outputs.read_pairs_table(out, shard, ["key", "image_id"])
+        images.update(map(source_image, t["key"].to_pylist(), t["image_id"].to_pylist()))
     return images
+
+
+def mix_names(out: str) -> dict[str, str]:
+    """A mix's target_img_dataset per source: source.name -> the proper name of its kind (COCO, LVIS,
+    OpenImages), or the name itself for a source of any collection; {} for a build of one source."""
+    return {str(item.get("name")): dataset_of(item.get("kind", "coco")) or str(item.get("name"))
+            for item in outputs.source_section(out).get("mix") or []}
 
 
 def dataset_name(out: str, given: str | None) -> str | None:
@@ -220,6 +234,7 @@ def export_pipe(out: str, to: str, with_masks: bool = False, test_fraction: floa
     split_counts(test_fraction, test_count)
     shards = check_output(out)
     check_target(to)
+    names = mix_names(out) if name is None else {}
     name = dataset_name(out, name)
     fraction = TEST_FRACTION if test_fraction is None and test_count is None else test_fraction
     test = test_images(source_images(out, shards), fraction, test_count)
@@ -232,8 +247,8 @@ def export_pipe(out: str, to: str, with_masks: bool = False, test_fraction: floa
         for shard in shards:
             for sample in outputs.iter_samples(out, shard):
                 src = (json.loads(sample["json"]).get("source") or {})
-                split = "test" if (str(src.get("dataset", "")), str(src.get("image_id", ""))) in test else "train"
-                row, mask_row = pipe_rows(sample, name)
+                split = "test" if source_image(sample["__key__"], src.get("image_id", "")) in test else "train"
+                row, mask_row = pipe_rows(sample, names.get(str(src.get("dataset", "")), name))
                 writers[split].add(row)
                 if with_masks:
                     masks[split].add(mask_row)

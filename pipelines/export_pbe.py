@@ -28,7 +28,8 @@ from PIL import Image
 
 from configs.schema import ConfigError
 from pipelines import outputs
-from pipelines.export import TEST_FRACTION, check_output, image_hash, source_images, split_counts, test_images
+from pipelines.export import (TEST_FRACTION, check_output, image_hash, source_image, source_images, split_counts,
+                              test_images)
 from pipelines.report.card import write_card
 from transforms.formats.paint_by_example import PAINT_BY_EXAMPLE
 
@@ -91,9 +92,8 @@ def check_target(to: str) -> None:
                           f"half-way leaves a partial one: remove it and export again)")
 
 
-def source_of(meta: dict) -> tuple[str, str]:
-    src = meta.get("source") or {}
-    return str(src.get("dataset", "")), str(src.get("image_id", ""))
+def source_of(key: str, meta: dict) -> tuple[str, str]:
+    return source_image(key, (meta.get("source") or {}).get("image_id", ""))
 
 
 def write_image(data: bytes, path: str) -> tuple[int, int]:
@@ -117,7 +117,7 @@ def export_shard(out: str, shard: int, to: str, test: set, validation: set, coun
         stem = str(meta.get("image_key", ""))
         if not _STEM.fullmatch(stem):
             raise ConfigError(f"{out}: triplet {sample['__key__']} has image_key {stem!r}, not a file stem")
-        d = folder_of(source_of(meta), test, validation)
+        d = folder_of(source_of(sample["__key__"], meta), test, validation)
         tally = counts.setdefault(d, [0, 0, 0])
         if stem not in sizes:
             path = os.path.join(to, "images", d, f"{stem}.jpg")

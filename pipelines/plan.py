@@ -56,10 +56,11 @@ def write_plan(out: str, shards: list[list[PlanEntry]], part: tuple[int, int] = 
 
 
 def write_summary(out: str, summary: dict) -> None:
-    """OUT/plan/summary.json when ``source.where`` left rows out of the plan (same bytes whoever writes it)."""
+    """OUT/plan/summary.json when ``source.where`` left rows out of the plan, or for a mix (the images two
+    sources name: ``images_in_several``); same bytes whoever writes it."""
     path = fileio.join(out, FOLDER, SUMMARY)
-    if summary.get("where") and not fileio.exists(path):
-        fileio.write_json(path, {"where": summary["where"], "where_left_out": summary["where_left_out"]})
+    if (summary.get("where") or "images_in_several" in summary) and not fileio.exists(path):
+        fileio.write_json(path, summary)
 
 
 def read_summary(out: str) -> dict:

@@ -177,6 +177,9 @@ def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable
         f"{len(todo)} to build -> {out}")
     if summary["where"]:
         log(f"plan: source.where {summary['where']!r} left out {summary['where_left_out']} rows")
+    if "images_in_several" in summary:
+        log(f"plan: {len(cfg.source.mix)} sources ({', '.join(s.name for s in cfg.source.mix)}); "
+            f"{summary['images_in_several']} images named by more than one, planned once")
     if todo:
         started = time.time()
         try:

@@ -33,6 +33,15 @@ class SourceConfig(Section):
     max_caption_classes: int = between(1, 256, default=8)   # classes kept per caption, in caption order
     allow_local_files: bool = False  # url_table: read file:// rows, absolute paths, paths outside the table's folder
     where: str = ""                 # url_table/webdataset: keep rows where this holds ('aesthetic >= 5 and ...')
+    # Several sources in one build (PIPE's mix): each item a source section of its own (kind, inputs, name);
+    # SHARED keys are set here for all of them. One plan, shards numbered across the sources in mix order.
+    mix: tuple[SourceConfig, ...] = ()   # sources of one build, each with its kind, inputs and name (docs/SOURCES.md)
+    merge_iou: float = between(0.0, 1.0, default=0.6)   # mix: two sources' masks of one image at this IoU are one object
+    merge_prefer: str = "finer"     # mix: whose object is kept: finer (the source with more classes) | NAME,NAME,...
+
+    def inputs(self) -> tuple[SourceConfig, ...]:
+        """The sources this section plans, in order: the ``mix`` items, or the section itself."""
+        return self.mix or (self,)
 
     def __post_init__(self):
         super().__post_init__()
@@ -43,6 +52,35 @@ class SourceConfig(Section):
             raise ConfigError(f"{k}.url_column: empty; name the column holding the image URLs (e.g. url)")
         if self.where.strip():
             parse_where(self.where)   # syntax checked at load; columns when the tables are read
+        if self.mix:
+            _check_mix(self)
+
+
+SHARED = ("shard_size", "unit_images", "mix", "merge_iou", "merge_prefer")   # keys of the section, not of a mix item
+
+
+def _check_mix(src: SourceConfig) -> None:
+    """A mix: two or more items with names of their own; shared keys set on the section only; the
+    section's own input keys unset (each item names its inputs); merge_prefer naming the items."""
+    k = src._KEY
+    if len(src.mix) < 2:
+        raise ConfigError(f"{k}.mix: a mix needs two sources or more; for one, put its keys in {k} itself")
+    names = [item.name for item in src.mix]
+    for i, item in enumerate(src.mix):
+        for key in SHARED:
+            if getattr(item, key) != getattr(SourceConfig, key, ()):
+                raise ConfigError(f"{k}.mix[{i}].{key}: set it on {k} (it holds for every source of the mix)")
+        if names.index(item.name) != i:
+            raise ConfigError(f"{k}.mix[{i}].name: {item.name!r} is also mix[{names.index(item.name)}]'s; "
+                              f"give each source its own name (it starts its keys)")
+    for key in ("annotations", "images", "masks", "classes", "where"):
+        if getattr(src, key):
+            raise ConfigError(f"{k}.{key}: with {k}.mix, give each source its inputs in its mix item")
+    if src.merge_prefer != "finer":
+        order = [n.strip() for n in src.merge_prefer.split(",")]
+        if sorted(order) != sorted(names):
+            raise ConfigError(f"{k}.merge_prefer: {src.merge_prefer!r}; give finer, or every mix name once, "
+                              f"in the order their objects win: {','.join(names)}")
 
 
 PATH_KEYS = ("source.annotations", "source.images", "source.masks", "source.classes", "source.vocabulary")
@@ -51,8 +89,10 @@ PATH_WORDS = {"source.vocabulary": ("lvis", "none")}   # values of a path key th
 
 def source_paths(src: SourceConfig) -> list[tuple[str, str]]:
     """(key, path) of each PATH_KEYS key the source sets to a file, folder or glob (left out: unset keys and
-    built-in names such as ``source.vocabulary: lvis``)."""
+    built-in names such as ``source.vocabulary: lvis``); a mix's items as ``source.mix[i].annotations``."""
     found = []
+    for i, item in enumerate(src.mix):
+        found += [(key.replace("source.", f"source.mix[{i}].", 1), path) for key, path in source_paths(item)]
     for key in PATH_KEYS:
         path = getattr(src, key.split(".")[1])
         if path and path not in PATH_WORDS.get(key, ()):

@@ -43,9 +43,41 @@ def funnel(stats: list[dict]) -> dict:
                      "candidates_in": entering, "candidates_dropped": dict(sorted(cand_drops.items())),
                      "candidates_kept": kept})
         entering = kept
-    return {**{k: total[k] for k in ("images_in", "images_rejected", "images_with_candidates", "candidates",
-                                      "pairs")},
-            "lost_images": sorted(lost), "stages": rows}
+    report = {**{k: total[k] for k in ("images_in", "images_rejected", "images_with_candidates", "candidates",
+                                        "pairs")},
+              "lost_images": sorted(lost), "stages": rows}
+    if any("sources" in s for s in stats):
+        report["sources"] = by_source(stats)
+    return report
+
+
+COUNTS = ("images_in", "images_rejected", "candidates", "pairs")
+
+
+def by_source(stats: list[dict]) -> dict:
+    """A mix's rows per source, summed over the shards: each adds up to the total's counts."""
+    rows: dict = {}
+    for s in stats:
+        for name, r in s.get("sources", {}).items():
+            row = rows.setdefault(name, {**{k: 0 for k in COUNTS}, "dropped": collections.Counter()})
+            for k in COUNTS:
+                row[k] += r[k]
+            row["dropped"].update(r["dropped"])
+    return {name: {**r, "dropped": dict(sorted(r["dropped"].items()))} for name, r in sorted(rows.items())}
+
+
+def format_sources(report: dict, unit: str) -> list[str]:
+    """One line per source of a mix, and the images two of them name."""
+    lines = []
+    for name, r in report.get("sources", {}).items():
+        top = sorted(r["dropped"].items(), key=lambda kv: (-kv[1], kv[0]))[:4]
+        lines.append(f"  source {name}: {r['images_in']} images, {r['images_rejected']} rejected, "
+                     f"{r['candidates']} candidates, {r['pairs']} {unit}"
+                     + (f"; most dropped: {', '.join(f'{k}={v}' for k, v in top)}" if top else ""))
+    if "images_in_several" in report:
+        lines.append(f"  {report['images_in_several']} images named by two sources or more: loaded once, "
+                     f"counted under the first")
+    return lines
 
 
 def format_funnel(report: dict, unit: str = "pairs") -> str:
@@ -67,6 +99,7 @@ def format_funnel(report: dict, unit: str = "pairs") -> str:
             parts.append("images dropped: " + ", ".join(f"{k}={v}" for k, v in row["images_dropped"].items()))
         lines.append(f"  {row['stage']:<{width}} {row['candidates_in']:>8} {row['candidates_kept']:>8}  "
                      f"{'; '.join(parts) or '-'}")
+    lines += format_sources(report, unit)
     if report.get("where"):
         lines.append(f"  source.where {report['where']!r}: {report['where_left_out']} rows left out, never planned")
     if report["lost_images"]:

@@ -38,6 +38,7 @@ class ObjectRef:
     segmentation: Any = None        # COCO polygon list, RLE dict, or None (masker proposes it)
     iscrowd: bool = False
     scores: dict[str, float] = field(default_factory=dict)
+    dataset: str = ""               # a mix: the source whose annotation it is ('' = the image's own source)
 
 
 @dataclass(slots=True, frozen=True)
@@ -131,25 +132,38 @@ class Reject:
     reason: str
     detail: str = ""
     scores: str = ""                # a candidate's scores so far as sorted JSON ({} -> ""); images have none
+    dataset: str = ""               # the source (source.name) of the image or object: the funnel's row per source
 
 
 def reject(rec: ImageRecord | Candidate, stage: str, reason: str, detail: str = "") -> Reject:
     """The reject row of an image (level 'image') or a candidate (level 'candidate')."""
     if isinstance(rec, Candidate):
         scores = json.dumps(rec.scores, sort_keys=True) if rec.scores else ""
-        return Reject(rec.key, rec.shard, rec.image_key, CANDIDATE, stage, reason, detail, scores)
+        return Reject(rec.key, rec.shard, rec.image_key, CANDIDATE, stage, reason, detail, scores,
+                      rec.meta.get("source", {}).get("dataset", ""))
     if isinstance(rec, ImageRecord):
-        return Reject(rec.key, rec.shard, rec.key, IMAGE, stage, reason, detail)
+        return Reject(rec.key, rec.shard, rec.key, IMAGE, stage, reason, detail, "", rec.meta.get("dataset", ""))
     raise TypeError(f"not a record: {type(rec).__name__}")
 
 
-def reject_object(rec: ImageRecord, object_key: str, stage: str, reason: str, detail: str = "") -> Reject:
-    """The candidate-level reject of an object of ``rec`` that never became a Candidate (key ``object_key``)."""
-    return Reject(object_key, rec.shard, rec.key, CANDIDATE, stage, reason, detail)
+def reject_object(rec: ImageRecord, object_key: str, stage: str, reason: str, detail: str = "",
+                  dataset: str = "") -> Reject:
+    """The candidate-level reject of an object of ``rec`` that never became a Candidate (key ``object_key``;
+    ``dataset``: the object's source when not the image's)."""
+    return Reject(object_key, rec.shard, rec.key, CANDIDATE, stage, reason, detail, "",
+                  dataset or rec.meta.get("dataset", ""))
 
 
 def object_key(rec: ImageRecord, obj: ObjectRef) -> str:
+    """image key + object id; an object another source of a mix gave the image also names that source."""
+    if obj.dataset and obj.dataset != rec.meta.get("dataset"):
+        return safe_key(rec.key, obj.dataset, obj.ann_id)
     return safe_key(rec.key, obj.ann_id)
+
+
+def dataset_of_object(rec: ImageRecord, obj: ObjectRef) -> str:
+    """The source (its ``source.name``) whose annotation ``obj`` is."""
+    return obj.dataset or rec.meta.get("dataset", "")
 
 
 @dataclass(slots=True)

@@ -9,10 +9,12 @@ import numpy as np
 
 from configs.schema import Config
 from transforms.core.geometry import apply_resize, resize_params
-from transforms.core.keys import dup_key, safe_key
+from transforms.core.keys import dup_key
 from transforms.core.masks import decode_segmentation
-from transforms.core.records import ImageRecord, ObjectRef, Reject, StageError, reject, reject_object
+from transforms.core.records import (ImageRecord, ObjectRef, Reject, StageError, dataset_of_object, object_key, reject,
+                                     reject_object)
 from transforms.maskers.candidates import STAGE, make_candidate, with_candidates
+from transforms.maskers.merge import merge_duplicates
 
 
 def to_output_frame(mask: np.ndarray, rec: ImageRecord, cfg: Config) -> tuple[np.ndarray, float]:
@@ -33,7 +35,8 @@ def _duplicate_reject(rec: ImageRecord, obj: ObjectRef, key: str, taken: dict[st
     reason = "duplicate_annotation_id" if taken[key] == obj.ann_id else "key_collision"
     dup = dup_key(key, taken)
     taken[dup] = obj.ann_id
-    return reject_object(rec, dup, STAGE, reason, f"annotation id {obj.ann_id!r}; {key} is annotation id {taken[key]!r}")
+    return reject_object(rec, dup, STAGE, reason, f"annotation id {obj.ann_id!r}; {key} is annotation id {taken[key]!r}",
+                         dataset_of_object(rec, obj))
 
 
 def object_mask(rec: ImageRecord, obj: ObjectRef, cfg: Config) -> tuple[np.ndarray, float]:
@@ -63,7 +66,8 @@ def size_mismatch(rec: ImageRecord) -> str:
 
 def propose_from_annotations(rec: ImageRecord, cfg: Config) -> list[ImageRecord | Reject]:
     """Decode every annotation of ``rec`` into a candidate (or a reject saying why not). Two objects under
-    one key would be two tar samples of one name (the shard then fails to read): the first one wins."""
+    one key would be two tar samples of one name (the shard then fails to read): the first one wins. In a
+    mix, two sources' masks of one object become one candidate (transforms/maskers/merge.py)."""
     if not rec.objects:
         return [reject(rec, STAGE, "no_objects")]
     if size_mismatch(rec):
@@ -71,7 +75,7 @@ def propose_from_annotations(rec: ImageRecord, cfg: Config) -> list[ImageRecord 
     out: list = []
     taken: dict[str, str] = {}
     for obj in rec.objects:
-        key = safe_key(rec.key, obj.ann_id)
+        key = object_key(rec, obj)
         if key in taken:
             out.append(_duplicate_reject(rec, obj, key, taken))
             continue
@@ -79,5 +83,6 @@ def propose_from_annotations(rec: ImageRecord, cfg: Config) -> list[ImageRecord 
         try:
             rec.candidates.append(make_candidate(rec, obj, *object_mask(rec, obj, cfg)))
         except StageError as e:
-            out.append(reject_object(rec, key, STAGE, e.reason, e.detail))
+            out.append(reject_object(rec, key, STAGE, e.reason, e.detail, dataset_of_object(rec, obj)))
+    out += merge_duplicates(rec, cfg.source.merge_iou, STAGE)   # a mix: one candidate per object
     return with_candidates(rec, out)

@@ -10,14 +10,15 @@ import numpy as np
 from model_wrappers.locate import record_models
 from model_wrappers.types import MaskProposal
 from transforms.core.geometry import bbox_xyxy
-from transforms.core.records import Candidate, ImageRecord, ObjectRef, Reject, object_key, reject, reject_object
+from transforms.core.records import (Candidate, ImageRecord, ObjectRef, Reject, dataset_of_object, object_key, reject,
+                                     reject_object)
 
 STAGE = "propose"
 
 
 def make_candidate(rec: ImageRecord, obj: ObjectRef, mask: np.ndarray, crop_kept: float) -> Candidate:
     meta = {
-        "source": {"dataset": rec.meta.get("dataset", ""), "image_id": rec.source_id, "ann_id": obj.ann_id,
+        "source": {"dataset": dataset_of_object(rec, obj), "image_id": rec.source_id, "ann_id": obj.ann_id,
                    "file_name": rec.meta.get("file_name", "")},
         "licence": rec.meta.get("licence", ""), "licence_url": rec.meta.get("licence_url", ""),
         "url": rec.meta.get("url", ""), "bbox_xyxy": bbox_xyxy(mask),

@@ -15,6 +15,7 @@ from configs.schema import ConfigError, SourceConfig
 from transforms.core.records import PlanEntry
 from transforms.sources.coco import plan_coco
 from transforms.sources.folder import plan_folder
+from transforms.sources.mix import merge
 from transforms.sources.openimages import plan_openimages
 from transforms.sources.url_table import plan_url_table
 from transforms.sources.webdataset import plan_webdataset
@@ -62,7 +63,24 @@ def dataset_of(kind: str) -> str:
 
 def plan_with_summary(cfg: SourceConfig) -> tuple[list[list[PlanEntry]], dict]:
     """(the whole input as shards of ``cfg.shard_size`` entries, the plan's summary: ``where`` and
-    ``where_left_out``, the rows ``source.where`` left out). Raises ConfigError for a bad source."""
+    ``where_left_out``, the rows ``source.where`` left out; for a mix also ``images_in_several``, the
+    images two sources name, planned once). Raises ConfigError for a bad source."""
+    if not cfg.mix:
+        entries, tally = _plan_one(cfg)
+    else:
+        tally = {"where": "", "where_left_out": 0}
+        planned = []
+        for item in cfg.mix:
+            entries, one = _plan_one(item)
+            tally["where_left_out"] += one["where_left_out"]
+            planned.append((item, entries))
+        entries, tally["images_in_several"] = merge(cfg, planned)
+        tally["where"] = "; ".join(f"{item.name}: {item.where.strip()}" for item in cfg.mix if item.where.strip())
+    size = cfg.shard_size
+    return [entries[i: i + size] for i in range(0, len(entries), size)], tally
+
+
+def _plan_one(cfg: SourceConfig) -> tuple[list[PlanEntry], dict]:
     source = SOURCES[source_kind(cfg.kind)]
     tally = {"where": cfg.where.strip(), "where_left_out": 0}
     if tally["where"] and not source.where:
@@ -73,8 +91,7 @@ def plan_with_summary(cfg: SourceConfig) -> tuple[list[list[PlanEntry]], dict]:
     if not entries:
         left = f" (source.where={cfg.where!r} left out all {tally['where_left_out']} rows)" if tally["where"] else ""
         raise ConfigError(f"source: no images found in {cfg.annotations or cfg.images}{left}")
-    size = cfg.shard_size
-    return [entries[i: i + size] for i in range(0, len(entries), size)], tally
+    return entries, tally
 
 
 def plan_source(cfg: SourceConfig) -> list[list[PlanEntry]]:

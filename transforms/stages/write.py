@@ -140,13 +140,39 @@ def shard_stats(shard: int, image_keys: list[str], pairs: list[Sample | PartRef]
     }
 
 
+def source_stats(image_sources: dict[str, str], pairs: list[Sample | PartRef], rejects: list[Reject]) -> dict:
+    """A mix's counts per source (source.name): images by the source whose key they carry, candidates and
+    pairs by the source of their object; each row of the shard counted under exactly one source."""
+    rows: dict = {}
+
+    def row(name: str) -> dict:
+        return rows.setdefault(name, {"images_in": 0, "images_rejected": 0, "candidates": 0, "pairs": 0,
+                                      "dropped": collections.Counter()})
+    for name in image_sources.values():
+        row(name)["images_in"] += 1
+    for r in rejects:
+        name = r.dataset or image_sources.get(r.image_key, "")
+        row(name)["dropped"][f"{r.stage}/{r.reason}"] += 1
+        if r.level == "candidate":
+            row(name)["candidates"] += 1
+    for key in {r.image_key for r in rejects if r.level == "image"}:
+        row(image_sources.get(key, ""))["images_rejected"] += 1
+    for p in pairs:
+        name = str(p.row.get("dataset") or image_sources.get(p.image_key, ""))
+        row(name)["pairs"] += 1
+        row(name)["candidates"] += p.masks
+    return {name: {**r, "dropped": dict(sorted(r["dropped"].items()))} for name, r in sorted(rows.items())}
+
+
 def write_shard(out: str, shard: int, image_keys: list[str], pairs: list[Sample | PartRef],
-                rejects: list[Reject], schema: pa.Schema, stages: list[str] | None = None) -> dict:
+                rejects: list[Reject], schema: pa.Schema, stages: list[str] | None = None,
+                image_sources: dict[str, str] | None = None) -> dict:
     """Write every file of one shard (temporary name, then rename); the stats json goes last. ``pairs`` are
     Samples (bytes in memory) or PartRefs (bytes in part files: the tar is their parts concatenated in key
     order, and the shard's parts are deleted once the stats json commits it). ``schema`` is the sidecar's,
     the output format's (transforms/formats/); ``stages`` names the stages the run has, so the funnel lists
-    those and no others."""
+    those and no others; ``image_sources`` (image key -> source name) is a mix's: the stats then count per
+    source too (``sources``)."""
     p = paths(out, shard)
     pairs = sorted(pairs, key=lambda e: e.key)
     rejects = sorted(set(rejects), key=lambda r: (r.key, r.stage, r.reason))
@@ -158,6 +184,8 @@ def write_shard(out: str, shard: int, image_keys: list[str], pairs: list[Sample 
     stats = shard_stats(shard, image_keys, pairs, rejects)
     if stages is not None:
         stats["stages"] = list(stages)
+    if image_sources is not None:
+        stats["sources"] = source_stats(image_sources, pairs, rejects)
     stats["files"] = files
     stats["format_version"] = FORMAT_VERSION
     fileio.write_json(p["stats"], stats)
