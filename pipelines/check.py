@@ -5,6 +5,8 @@ models at fault, each with how to get it) otherwise.
 """
 from __future__ import annotations
 
+import os
+
 from configs.schema import Config, ConfigError, load_config, source_paths
 from pipelines.storage import reachable, storage_options
 
@@ -31,20 +33,55 @@ def check_report(cfg: Config) -> tuple[list[str], int]:
     w_stage = max([9] + [len(r.stage) for r in rows])
     lines, problems = ["stages: " + " -> ".join(stages)], 0
     from transforms.core import fileio   # Beam's FileSystems: only when checking
+    from pipelines.plan import input_fingerprint
     paths = source_paths(cfg.source)
     unreachable = reachable(paths)    # an object store's bucket, probed once (seconds)
+    sizes = input_fingerprint(cfg.source)
+    memory = physical_memory()
     for key, path in paths:
         if key in unreachable:
             status = "unreachable"
         else:
             status = "found" if fileio.present(path) else "missing"
+        need = planning_memory(path, sizes[key]["bytes"]) if key in sizes and key.endswith("annotations") else None
+        if need and memory and need > memory:
+            status = "too large"
         problems += status != "found"
-        lines.append(f"{'input':<{w_stage}} {key:<26} {status:<11} {path}"
+        size = f" ({sizes[key]['files']} file(s), {sizes[key]['bytes'] / 1e6:.3g} MB" + (
+            f"; planning holds ~{need / 1e9:.1f} GB in the driver, this machine has {memory / 1e9:.0f} GB)"
+            if need else ")") if key in sizes else ""
+        lines.append(f"{'input':<{w_stage}} {key:<26} {status:<11} {path}{size}"
                      + (f"\n{'':<{w_stage}}   -> {unreachable[key]}" if key in unreachable else ""))
     if not rows:
         return lines + ["models: none (the CPU default)"], problems
     from model_wrappers.registry import format_rows
     return lines + format_rows(rows), problems + sum(r.blocking for r in rows)
+
+
+# Driver memory while planning, as measured (BENCHMARKS.md, "Planning"): a COCO-style json is parsed whole
+# (3.4 GB at peak for train2017's 493 MB); a URL table costs about 2.5 KB a row (2.5 GB for 1M rows).
+JSON_FACTOR, TABLE_ROW_BYTES = 7.0, 2_500
+
+
+def planning_memory(path: str, size: int) -> int | None:
+    """Bytes the driver holds while planning the annotation file or table ``path`` (``size`` bytes in all);
+    None where no measurement says (CSV tables, globs over many files)."""
+    if path.endswith(".json"):
+        return int(size * JSON_FACTOR)
+    if path.endswith(".parquet") and not any(c in path for c in "*?["):
+        import pyarrow.parquet as pq
+        from transforms.core import fileio
+        with fileio.open_read(path) as f:
+            return pq.ParquetFile(f).metadata.num_rows * TABLE_ROW_BYTES
+    return None
+
+
+def physical_memory() -> int:
+    """This machine's memory in bytes (0 where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def run_check(args, extra) -> None:
@@ -53,4 +90,5 @@ def run_check(args, extra) -> None:
     print(f"config {args.config}: valid")
     print("\n".join(lines))
     if problems:
-        raise ConfigError(f"{problems} input(s) or model(s) missing or of the wrong kind; see above")
+        raise ConfigError(f"{problems} input(s) or model(s) missing, of the wrong kind or too large to plan "
+                          f"here; see above")

@@ -1,12 +1,14 @@
 """The plan files, OUT/plan/NNNNNN.json: the sole owner of their names, layout and reading.
 
-A plan file holds one shard's ``PlanEntry``s ({"shard": k, "images": [entry, ...]}). OUT/plan/inputs.json
-ties the plan to what it was made from: the size and modification time of each file the source keys name
-(annotation files, tables, class lists: Beam's FileSystems metadata, so object stores too) and a digest of
-each shard's entries. A rerun plans again and compares (``compare``): a plan that changed is never built
-half old, half new (pipelines/run.py decides what to do). OUT/plan/summary.json
-holds what the plan left out as a whole (``source.where`` and the rows it left out), written only when a
-``source.where`` is set, so outputs without one are byte for byte as before. Every slice writes
+A plan file holds one shard's ``PlanEntry``s ({"shard": k, "images": [entry, ...]}, one line of JSON,
+``plan_text``). OUT/plan/inputs.json ties the plan to what it was made from: the size and modification
+time of each file the source keys name (annotation files, tables, class lists: Beam's FileSystems metadata,
+so object stores too), a digest of each shard's entries and its image count. A rerun whose inputs all have
+the recorded sizes and times keeps the stored plan without reading them (``stored_sizes``); otherwise it
+plans again and compares (``compare``): a plan that changed is never built half old, half new
+(pipelines/run.py decides what to do). OUT/plan/summary.json holds what the plan left out as a whole
+(``source.where`` and the rows it left out) and, for a mix, the images two sources name; written only then,
+so other outputs do not have one. Every slice writes
 every missing plan file (same bytes whoever writes it), so the report can tell which shards of the whole
 plan are missing; a slice only builds shards k with k % n == i.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from typing import Callable
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -42,17 +45,25 @@ def read_entries(out: str, shard: int) -> list[PlanEntry]:
     return [PlanEntry.from_json(e) for e in fileio.read_json(plan_path(out, shard))["images"]]
 
 
+def plan_text(shard: int, entries: list[PlanEntry]) -> bytes:
+    """A plan file's bytes: its entries as JSON with sorted keys, on one line (Python's C encoder; a plan is
+    serialised once, and its digest is of these very bytes)."""
+    return json.dumps({"shard": shard, "images": [e.to_json() for e in entries]}, sort_keys=True).encode()
+
+
+def unfinished(out: str, shards: list[int], part: tuple[int, int] = (0, 1)) -> list[int]:
+    """This slice's shards (k % n == i) of ``shards`` without a stats json."""
+    i, n = part
+    return [k for k in shards if k % n == i and not fileio.exists(paths(out, k)["stats"])]
+
+
 def write_plan(out: str, shards: list[list[PlanEntry]], part: tuple[int, int] = (0, 1)) -> list[int]:
     """Write missing plan files; return this slice's shards not finished yet (no stats json)."""
-    i, n = part
-    todo = []
     for k, entries in enumerate(shards):
         path = plan_path(out, k)
         if not fileio.exists(path):
-            fileio.write_json(path, {"shard": k, "images": [e.to_json() for e in entries]})
-        if k % n == i and not fileio.exists(paths(out, k)["stats"]):
-            todo.append(k)
-    return todo
+            fileio.write_atomic(path, plan_text(k, entries))
+    return unfinished(out, list(range(len(shards))), part)
 
 
 def write_summary(out: str, summary: dict) -> None:
@@ -70,9 +81,8 @@ def read_summary(out: str) -> dict:
 
 
 def shard_digest(shard: int, entries: list[PlanEntry]) -> str:
-    """The digest of one shard's plan file content (what its entries are, not how the file is laid out)."""
-    text = json.dumps({"shard": shard, "images": [e.to_json() for e in entries]}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+    """The digest of one shard's plan file content (``plan_text``: what its entries are)."""
+    return hashlib.sha256(plan_text(shard, entries)).hexdigest()[:20]
 
 
 def input_fingerprint(cfg: SourceConfig) -> dict[str, dict]:
@@ -98,9 +108,31 @@ def read_inputs(out: str) -> dict | None:
 
 
 def write_inputs(out: str, fingerprint: dict[str, dict], shards: list[list[PlanEntry]]) -> None:
-    """OUT/plan/inputs.json: ``input_fingerprint`` of the source and the digest of each shard's plan."""
+    """OUT/plan/inputs.json: ``input_fingerprint`` of the source, the digest of each shard's plan and its
+    number of images (``images``: what a rerun needs when the stored plan stands, ``stored_sizes``)."""
     fileio.write_json(fileio.join(out, FOLDER, INPUTS), {
-        "inputs": fingerprint, "shards": [shard_digest(k, e) for k, e in enumerate(shards)]})
+        "inputs": fingerprint, "shards": [shard_digest(k, e) for k, e in enumerate(shards)],
+        "images": [len(e) for e in shards]})
+
+
+def stored_sizes(out: str, cfg: SourceConfig, lists: Callable[[SourceConfig], tuple[str, ...]]) -> list[int] | None:
+    """The image count of each stored plan shard when that plan stands for the one the inputs would give, so
+    a rerun need not plan again: every input file has the size and time inputs.json recorded, every folder
+    a source lists while planning (``lists(item)``: its keys, e.g. a folder source's images) is a file or glob
+    the fingerprint covers, and every plan file is there. None when the inputs must be planned (a config
+    that differs is refused later, as on any rerun)."""
+    recorded = read_inputs(out)
+    if not recorded or "images" not in recorded:
+        return None
+    now = input_fingerprint(cfg)
+    items = list(enumerate(cfg.mix)) if cfg.mix else [(None, cfg)]
+    listed = [f"source.mix[{i}].{key}" if i is not None else f"source.{key}" for i, item in items for key in lists(item)]
+    if now != recorded["inputs"] or any(key not in now for key in listed):
+        return None
+    sizes = recorded["images"]
+    if planned_shards(out) != list(range(len(sizes))):
+        return None
+    return sizes
 
 
 def compare(out: str, cfg: SourceConfig, shards: list[list[PlanEntry]]) -> dict:
@@ -132,6 +164,6 @@ def replace_plan(out: str, shards: list[list[PlanEntry]], which: list[int]) -> N
     for k in which:
         path = plan_path(out, k)
         if k < len(shards):
-            fileio.write_json(path, {"shard": k, "images": [e.to_json() for e in shards[k]]})
+            fileio.write_atomic(path, plan_text(k, shards[k]))
         elif fileio.exists(path):
             fileio.delete([path])

@@ -19,15 +19,15 @@ from configs.schema import Config, ConfigError, dump_yaml, same_as_recorded, sou
 from pipelines.build import build_pipeline
 from pipelines.chain import require_models, stage_chain
 from pipelines import lock, model_calls, verify
-from pipelines.plan import (FOLDER as PLAN_FOLDER, compare, input_fingerprint, planned_shards, replace_plan,
-                            write_inputs, write_plan, write_summary)
+from pipelines.plan import (FOLDER as PLAN_FOLDER, compare, input_fingerprint, planned_shards, read_summary,
+                            replace_plan, stored_sizes, unfinished, write_inputs, write_plan, write_summary)
 from pipelines.progress import Progress
 from pipelines.storage import require_reachable
 from pipelines.report import format_funnel, write_card, write_report
 from transforms.core import fileio
 from transforms.formats import FORMATS
 from transforms.maskers import PLANNERS
-from transforms.sources import plan_with_summary
+from transforms.sources import listed_keys, plan_with_summary
 from transforms.stages.write import PART_EXT, paths, shard_name
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -154,26 +154,36 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     chain = stage_chain(cfg)  # registry names checked before any work; computed once for the whole build
     require_models(cfg, log, chain)
     require_reachable([*source_paths(cfg.source), ("--output", out)])   # object stores answer (seconds, not minutes)
-    shards, summary = plan_with_summary(cfg.source)   # reads the inputs only: a bad input stops here
-    if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
-        shards = PLANNERS[cfg.masks.kind](shards, cfg)
+    sizes = None if replan else stored_sizes(out, cfg.source, listed_keys)
+    if sizes is None:
+        shards, summary = plan_with_summary(cfg.source)   # reads the inputs only: a bad input stops here
+        if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
+            shards = PLANNERS[cfg.masks.kind](shards, cfg)
+        sizes = [len(s) for s in shards]
+    else:   # the inputs are as the stored plan recorded them: it stands, nothing is read or planned again
+        shards, summary = None, {"where": "", **read_summary(out)}
     with lock.held(out, part, wait=wait, timeout_hours=lock_timeout, log=log):
-        return _build_locked(cfg, out, options, log, part, wave_images, replan, shards, summary, chain)
+        return _build_locked(cfg, out, options, log, part, wave_images, replan, (sizes, shards), summary, chain)
 
 
 def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable, part: tuple[int, int],
-                  wave_images: int, replan: bool, shards: list, summary: dict, chain: list) -> dict:
+                  wave_images: int, replan: bool, plan: tuple, summary: dict, chain: list) -> dict:
+    """``plan``: (images per shard, the shards' entries, or None when the stored plan stands)."""
+    sizes, shards = plan
     prepare_output(cfg, out)
-    tie_plan_to_inputs(cfg, out, shards, replan, log)
-    mine = [k for k in range(len(shards)) if k % part[1] == part[0]]
+    mine = [k for k in range(len(sizes)) if k % part[1] == part[0]]
+    if shards is not None:
+        tie_plan_to_inputs(cfg, out, shards, replan, log)
     verify.rebuild_damaged(out, mine, log)
-    todo = write_plan(out, shards, part)
-    write_summary(out, summary)
+    todo = write_plan(out, shards, part) if shards is not None else unfinished(out, mine)
+    if shards is not None:
+        write_summary(out, summary)
     clear_stale_tmp(out, mine)
     clear_writer_tmp(out, part)
-    n_images = sum(len(s) for s in shards)
+    n_images = sum(sizes)
     where = f" (slice {part[0]}/{part[1]}: {len(mine)} shards)" if part[1] > 1 else ""
-    log(f"plan: {n_images} images in {len(shards)} shards{where}; {len(mine) - len(todo)} already done, "
+    stood = "" if shards is not None else " (inputs unchanged: the stored plan stands)"
+    log(f"plan: {n_images} images in {len(sizes)} shards{where}{stood}; {len(mine) - len(todo)} already done, "
         f"{len(todo)} to build -> {out}")
     if summary["where"]:
         log(f"plan: source.where {summary['where']!r} left out {summary['where_left_out']} rows")
@@ -183,7 +193,7 @@ def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable
     if todo:
         started = time.time()
         try:
-            with Progress(sum(len(shards[k]) for k in todo), log):
+            with Progress(sum(sizes[k] for k in todo), log):
                 for wave in waves(todo, options, cfg.source.shard_size, wave_images):
                     with beam.Pipeline(options=options) as p:
                         build_pipeline(p, cfg, out, wave, chain)
@@ -210,7 +220,7 @@ def tie_plan_to_inputs(cfg: Config, out: str, shards: list, replan: bool, log: C
         return
     diff = compare(out, cfg.source, shards)
     if not diff["changed"]:
-        if diff["recorded"] is None:   # an output made before inputs.json: record it now
+        if diff["recorded"] is None or "images" not in diff["recorded"]:   # record what a later rerun reads
             write_inputs(out, diff["fingerprint"], shards)
         return
     finished = [k for k in range(diff["stored"]) if fileio.exists(paths(out, k)["stats"])]

@@ -132,7 +132,9 @@ class Reject:
     reason: str
     detail: str = ""
     scores: str = ""                # a candidate's scores so far as sorted JSON ({} -> ""); images have none
-    dataset: str = ""               # the source (source.name) of the image or object: the funnel's row per source
+    # the source (source.name) of the image or object: the funnel's rows per source; not part of what the
+    # reject is (equality, the rejects table)
+    dataset: str = field(default="", compare=False)
 
 
 def reject(rec: ImageRecord | Candidate, stage: str, reason: str, detail: str = "") -> Reject:

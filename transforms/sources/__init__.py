@@ -8,6 +8,8 @@ reading anything.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -31,16 +33,23 @@ class Source:
     dataset: str = ""
     where: bool = False
     aliases: dict[str, str] = field(default_factory=dict)
+    lists: tuple[str, ...] = ()     # source keys whose folder listing the plan reads (see ``listed_keys``)
 
 
 SOURCES: dict[str, Source] = {
     "coco": Source(plan_coco, "COCO"),
     "lvis": Source(plan_coco, "LVIS"),
-    "url_table": Source(plan_url_table, where=True, aliases={"laion_parquet": "LAION"}),
-    "webdataset": Source(plan_webdataset, where=True),
-    "folder": Source(plan_folder),
+    "url_table": Source(plan_url_table, where=True, aliases={"laion_parquet": "LAION"}, lists=("annotations",)),
+    "webdataset": Source(plan_webdataset, where=True, lists=("images",)),
+    "folder": Source(plan_folder, lists=("images",)),
     "openimages": Source(plan_openimages, "OpenImages"),
 }
+
+
+def listed_keys(cfg: SourceConfig) -> tuple[str, ...]:
+    """The keys of ``cfg`` (one source) whose folder listing its plan reads: a rerun plans again unless each
+    is a file or glob whose size and time OUT/plan/inputs.json records (pipelines/plan.py)."""
+    return SOURCES[source_kind(cfg.kind)].lists
 
 
 def source_kind(kind: str) -> str:
@@ -65,6 +74,24 @@ def plan_with_summary(cfg: SourceConfig) -> tuple[list[list[PlanEntry]], dict]:
     """(the whole input as shards of ``cfg.shard_size`` entries, the plan's summary: ``where`` and
     ``where_left_out``, the rows ``source.where`` left out; for a mix also ``images_in_several``, the
     images two sources name, planned once). Raises ConfigError for a bad source."""
+    with paused_gc():
+        return _plan(cfg)
+
+
+@contextlib.contextmanager
+def paused_gc():
+    """Python's cycle collector off while a plan is read: the parsed annotations are millions of small
+    objects that hold no cycles, and walking them again and again took half of a COCO-size plan's time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _plan(cfg: SourceConfig) -> tuple[list[list[PlanEntry]], dict]:
     if not cfg.mix:
         entries, tally = _plan_one(cfg)
     else:
