@@ -22,6 +22,7 @@ LAZY = {
     ("pipelines.build", "model_wrappers.base"),
     ("pipelines.cli", "pipelines.lock"), ("pipelines.cli", "pipelines.verify"),
     ("pipelines.storage", "transforms.core.fileio"), ("pipelines.check", "transforms.core.fileio"),
+    ("pipelines.check", "pipelines.plan"),
 }
 
 
