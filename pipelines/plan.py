@@ -21,7 +21,7 @@ from typing import Callable
 
 from apache_beam.io.filesystems import FileSystems
 
-from configs.schema import SourceConfig, source_paths
+from configs.schema import SourceConfig, source_items, source_paths
 from transforms.core import fileio
 from transforms.core.keys import shard_ids
 from transforms.core.records import PlanEntry
@@ -51,19 +51,17 @@ def plan_text(shard: int, entries: list[PlanEntry]) -> bytes:
     return json.dumps({"shard": shard, "images": [e.to_json() for e in entries]}, sort_keys=True).encode()
 
 
-def unfinished(out: str, shards: list[int], part: tuple[int, int] = (0, 1)) -> list[int]:
-    """This slice's shards (k % n == i) of ``shards`` without a stats json."""
-    i, n = part
-    return [k for k in shards if k % n == i and not fileio.exists(paths(out, k)["stats"])]
+def unfinished(out: str, shards: list[int]) -> list[int]:
+    """The shards of ``shards`` without a stats json."""
+    return [k for k in shards if not fileio.exists(paths(out, k)["stats"])]
 
 
-def write_plan(out: str, shards: list[list[PlanEntry]], part: tuple[int, int] = (0, 1)) -> list[int]:
-    """Write missing plan files; return this slice's shards not finished yet (no stats json)."""
+def write_plan(out: str, shards: list[list[PlanEntry]]) -> None:
+    """Write the missing plan files."""
     for k, entries in enumerate(shards):
         path = plan_path(out, k)
         if not fileio.exists(path):
             fileio.write_atomic(path, plan_text(k, entries))
-    return unfinished(out, list(range(len(shards))), part)
 
 
 def write_summary(out: str, summary: dict) -> None:
@@ -125,8 +123,7 @@ def stored_sizes(out: str, cfg: SourceConfig, lists: Callable[[SourceConfig], tu
     if not recorded or "images" not in recorded:
         return None
     now = input_fingerprint(cfg)
-    items = list(enumerate(cfg.mix)) if cfg.mix else [(None, cfg)]
-    listed = [f"source.mix[{i}].{key}" if i is not None else f"source.{key}" for i, item in items for key in lists(item)]
+    listed = [f"{prefix}.{key}" for prefix, item in source_items(cfg) for key in lists(item)]
     if now != recorded["inputs"] or any(key not in now for key in listed):
         return None
     sizes = recorded["images"]

@@ -172,12 +172,12 @@ def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable
     sizes, shards = plan
     prepare_output(cfg, out)
     mine = [k for k in range(len(sizes)) if k % part[1] == part[0]]
-    if shards is not None:
+    if shards is not None:   # planned now: tie the plan to its inputs, write the plan files missing
         tie_plan_to_inputs(cfg, out, shards, replan, log)
-    verify.rebuild_damaged(out, mine, log)
-    todo = write_plan(out, shards, part) if shards is not None else unfinished(out, mine)
-    if shards is not None:
+        write_plan(out, shards)
         write_summary(out, summary)
+    verify.rebuild_damaged(out, mine, log)
+    todo = unfinished(out, mine)
     clear_stale_tmp(out, mine)
     clear_writer_tmp(out, part)
     n_images = sum(sizes)

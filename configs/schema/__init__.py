@@ -12,7 +12,7 @@ path and model keys) and the re-exports, so every name is imported from ``config
 
 - base.py: ConfigError, the checks (_choice, _range, _placeholders), the field rules, Section and
   name_sections, is_local_model, ModelConfig;
-- source.py: SourceConfig, PATH_KEYS, PATH_WORDS, source_paths;
+- source.py: SourceConfig, PATH_KEYS, PATH_WORDS, source_items, source_paths;
 - image.py: FetchConfig, ImageConfig;
 - models.py: the ModelConfig sections (SamConfig ... DinoConfig), FewShot, PIPE_FEW_SHOT;
 - stages.py: the stage sections (MasksConfig ... OutputConfig).
@@ -27,14 +27,14 @@ from configs.schema.base import (DEVICE, DTYPES, HUB_ID, ConfigError, ModelConfi
 from configs.schema.image import FetchConfig, ImageConfig
 from configs.schema.models import (PIPE_FEW_SHOT, ClipConfig, DiffEditConfig, DiffusionConfig, DinoConfig, FewShot,
                                    GroundingConfig, LlmConfig, SamConfig, VlmConfig)
-from configs.schema.source import PATH_KEYS, PATH_WORDS, SourceConfig, source_paths
+from configs.schema.source import PATH_KEYS, PATH_WORDS, SourceConfig, source_items, source_paths
 from configs.schema.stages import (BorrowConfig, BrushConfig, DescribeConfig,
                                    ExemplarConfig, FilterConfig, InstructionsConfig, MasksConfig, OutputConfig,
                                    QualityConfig, RemovalConfig)
 
 __all__ = [
     "Config", "ConfigError", "load_config", "dump_yaml", "same_as_recorded", "to_dict", "MODEL_KEYS", "PATH_KEYS",
-    "PATH_WORDS", "source_paths",
+    "PATH_WORDS", "source_items", "source_paths",
     "is_local_model", "ModelConfig", "DEVICE", "DTYPES", "HUB_ID",
     "PIPE_FEW_SHOT", "FewShot", "SourceConfig", "FetchConfig", "ImageConfig", "SamConfig",
     "GroundingConfig", "DiffusionConfig", "VlmConfig", "LlmConfig", "ClipConfig", "DinoConfig", "BrushConfig",

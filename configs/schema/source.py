@@ -39,10 +39,6 @@ class SourceConfig(Section):
     merge_iou: float = between(0.0, 1.0, default=0.6)   # mix: two sources' masks of one image at this IoU are one object
     merge_prefer: str = "finer"     # mix: whose object is kept: finer (the source with more classes) | NAME,NAME,...
 
-    def inputs(self) -> tuple[SourceConfig, ...]:
-        """The sources this section plans, in order: the ``mix`` items, or the section itself."""
-        return self.mix or (self,)
-
     def __post_init__(self):
         super().__post_init__()
         k = self._KEY
@@ -87,14 +83,20 @@ PATH_KEYS = ("source.annotations", "source.images", "source.masks", "source.clas
 PATH_WORDS = {"source.vocabulary": ("lvis", "none")}   # values of a path key that name no file
 
 
+def source_items(src: SourceConfig) -> list[tuple[str, SourceConfig]]:
+    """The sources ``src`` plans, in order, each with the dotted key its own keys sit under: the ``mix``
+    items (``source.mix[i]``), or the section itself (``source``)."""
+    return [(f"{src._KEY}.mix[{i}]", item) for i, item in enumerate(src.mix)] or [(src._KEY, src)]
+
+
 def source_paths(src: SourceConfig) -> list[tuple[str, str]]:
-    """(key, path) of each PATH_KEYS key the source sets to a file, folder or glob (left out: unset keys and
+    """(key, path) of each PATH_KEYS key the sources set to a file, folder or glob (left out: unset keys and
     built-in names such as ``source.vocabulary: lvis``); a mix's items as ``source.mix[i].annotations``."""
     found = []
-    for i, item in enumerate(src.mix):
-        found += [(key.replace("source.", f"source.mix[{i}].", 1), path) for key, path in source_paths(item)]
-    for key in PATH_KEYS:
-        path = getattr(src, key.split(".")[1])
-        if path and path not in PATH_WORDS.get(key, ()):
-            found.append((key, path))
+    for prefix, item in source_items(src):
+        for key in PATH_KEYS:
+            name = key.split(".")[1]
+            path = getattr(item, name)
+            if path and path not in PATH_WORDS.get(key, ()):
+                found.append((f"{prefix}.{name}", path))
     return found

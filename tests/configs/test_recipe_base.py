@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from configs.schema import ConfigError, load_config
+from configs.schema import ConfigError, load_config, source_items
 from helpers import ROOT
 
 CONFIGS = os.path.join(ROOT, "configs")
@@ -15,8 +15,9 @@ CONFIGS = os.path.join(ROOT, "configs")
 def test_pipe_mix_is_pipe_coco_with_three_sources():
     mix, coco = (load_config(os.path.join(CONFIGS, f"{n}.yaml")) for n in ("pipe_mix", "pipe_coco"))
     assert dataclasses.replace(mix, source=coco.source) == coco
-    names = [(s.kind, s.name) for s in mix.source.inputs()]
-    assert names == [("coco", "coco"), ("lvis", "lvis"), ("openimages", "oi")]
+    names = [(key, s.kind, s.name) for key, s in source_items(mix.source)]
+    assert names == [("source.mix[0]", "coco", "coco"), ("source.mix[1]", "lvis", "lvis"),
+                     ("source.mix[2]", "openimages", "oi")]
     coco_images, lvis_images = (s.images for s in mix.source.mix[:2])
     assert coco_images == lvis_images == os.path.join(ROOT, "data", "coco", "train2017")   # one folder: loaded once
     assert mix.source.mix[2].masks == os.path.join(ROOT, "data", "openimages", "masks")   # resolved per item

@@ -59,7 +59,7 @@ IMPORTED = ("BrushConfig", "ClipConfig", "Config", "ConfigError", "DescribeConfi
             "FetchConfig", "FilterConfig", "GroundingConfig", "ImageConfig", "InstructionsConfig", "LlmConfig",
             "ModelConfig", "PATH_KEYS", "PATH_WORDS", "QualityConfig", "RemovalConfig", "SamConfig",
             "SourceConfig", "VlmConfig", "dump_yaml", "same_as_recorded", "is_local_model", "load_config", "to_dict",
-            "MODEL_KEYS", "source_paths",
+            "MODEL_KEYS", "source_items", "source_paths",
             "OutputConfig", "MasksConfig", "FewShot", "PIPE_FEW_SHOT",
             "DEVICE", "DTYPES", "HUB_ID", "ExemplarConfig", "BorrowConfig", "DiffEditConfig")
 

@@ -45,5 +45,4 @@ def merge(src: SourceConfig, planned: list[tuple[SourceConfig, list[PlanEntry]]]
                 first.objects = [{**o, "dataset": owner} for o in first.objects]
             first.objects = sorted(first.objects + [{**o, "dataset": item.name} for o in entry.objects],
                                    key=lambda o: rank.get(o["dataset"], len(rank)))
-            first.meta.setdefault("also_in", []).append(item.name)
     return merged, folded
