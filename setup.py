@@ -18,6 +18,7 @@ CORE = [
     "urllib3>=2.0",                 # the bounded HTTP client of the load stage (transforms/core/fetch.py)
     "boto3>=1.28,<2",               # s3:// through Beam's FileSystems (what apache-beam[aws] adds); the loader
     "tqdm>=4.66",                   # the live progress bar of local builds (pipelines/progress.py)
+    "msgspec>=0.18",                # planning: COCO json read with segmentations kept as text; plan files
 ]
 MODELS = [
     "torch>=2.1",

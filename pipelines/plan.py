@@ -19,6 +19,7 @@ import json
 import os
 from typing import Callable
 
+import msgspec
 from apache_beam.io.filesystems import FileSystems
 
 from configs.schema import SourceConfig, source_items, source_paths
@@ -45,10 +46,20 @@ def read_entries(out: str, shard: int) -> list[PlanEntry]:
     return [PlanEntry.from_json(e) for e in fileio.read_json(plan_path(out, shard))["images"]]
 
 
+_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
 def plan_text(shard: int, entries: list[PlanEntry]) -> bytes:
-    """A plan file's bytes: its entries as JSON with sorted keys, on one line (Python's C encoder; a plan is
-    serialised once, and its digest is of these very bytes)."""
-    return json.dumps({"shard": shard, "images": [e.to_json() for e in entries]}, sort_keys=True).encode()
+    """A plan file's bytes: its entries as compact JSON with sorted keys, on one line, segmentations the
+    source kept as they came written as they came (msgspec; a plan is serialised once, and its digest is
+    of these very bytes). Text msgspec cannot write as UTF-8 (a lone surrogate Python's json read from an
+    escape) is written as Python's json writes it, escaped."""
+    plan = {"shard": shard, "images": [e.to_json() for e in entries]}
+    try:
+        return _ENCODER.encode(plan)
+    except UnicodeEncodeError:
+        return json.dumps(plan, sort_keys=True, separators=(",", ":"),
+                          default=lambda raw: msgspec.json.decode(raw)).encode()
 
 
 def unfinished(out: str, shards: list[int]) -> list[int]:

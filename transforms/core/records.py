@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from transforms.core.keys import safe_key
@@ -65,7 +66,10 @@ class PlanEntry:
         return self
 
     def to_json(self) -> dict:
-        """The plan file's dict; a planned reject is stored as ``meta['reject']`` (the plan files' layout)."""
+        """The plan file's dict; a planned reject is stored as ``meta['reject']`` (the plan files' layout). An
+        object's segmentation may be the input's own JSON text, as it came (``msgspec.Raw``: a COCO-size
+        plan holds its polygons as the file's bytes, not as millions of Python floats); the plan file
+        writes it unchanged, and ``to_record`` decodes it."""
         meta = dict(self.meta)
         if self.rejected is not None:
             meta["reject"] = {"reason": self.rejected.reason, "detail": self.rejected.detail}
@@ -81,8 +85,19 @@ class PlanEntry:
 
     def to_record(self, shard: int) -> ImageRecord:
         return ImageRecord(key=self.key, shard=shard, uri=self.uri, source_id=self.source_id,
-                           objects=[ObjectRef(**obj) for obj in self.objects], meta=dict(self.meta),
+                           objects=[ObjectRef(**plain(obj)) for obj in self.objects], meta=plain(self.meta),
                            planned_reject=self.rejected)
+
+
+def plain(value):
+    """``value`` with any JSON text a plan kept as it came (``msgspec.Raw``) decoded to Python values."""
+    if isinstance(value, msgspec.Raw):
+        return msgspec.json.decode(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
 
 
 @dataclass(slots=True)
