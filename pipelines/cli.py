@@ -43,6 +43,23 @@ def add_build(sub) -> None:
                         "memory stays bounded (default 20,000: pipelines/run.py WAVE_IMAGES)")
 
 
+def add_plan(sub) -> None:
+    p = sub.add_parser("plan", help="plan a build and stop (once, before a Slurm array's slices: each then reads "
+                                    "the stored plan instead of planning the whole input)")
+    p.add_argument("--config", required=True, help="YAML recipe, e.g. configs/pipe_mix.yaml")
+    p.add_argument("--output", required=True, help="output folder the build will write (local path, gs://, s3://)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, as the build will (repeatable)")
+    add_lock_flags(p)
+    p.add_argument("--replan", action="store_true", help="as build --replan: the inputs changed since OUTPUT was planned")
+
+
+def run_plan(args, beam_args) -> None:
+    from pipelines.run import run_build as build
+    build(load_config(args.config, args.set), args.output, beam_args, wait=args.wait,
+          lock_timeout=args.lock_timeout, replan=args.replan, plan_only=True)
+
+
 def add_lock_flags(p) -> None:
     p.add_argument("--wait", action="store_true",
                    help="another run is writing OUTPUT: wait for it to finish instead of stopping")
@@ -206,6 +223,7 @@ def run_verify(args, extra) -> int:
 
 COMMANDS = {  # name -> (declare, run)
     "build": (add_build, run_build),
+    "plan": (add_plan, run_plan),
     "demo": (add_demo, run_demo),
     "report": (add_report, run_report),
     "preview": (add_preview, run_preview),

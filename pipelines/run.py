@@ -10,6 +10,7 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import apache_beam as beam
@@ -140,11 +141,13 @@ def waves(todo: list[int], options: PipelineOptions, shard_size: int, wave_image
 
 def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = print,
               part: tuple[int, int] = (0, 1), wave_images: int = WAVE_IMAGES, wait: bool = False,
-              lock_timeout: float = 24.0, replan: bool = False) -> dict:
+              lock_timeout: float = 24.0, replan: bool = False, plan_only: bool = False) -> dict:
     """Plan, run this slice's missing shards on Beam, write the report; returns the report.
 
     A slice of several (``part`` = (i, n), n > 1) writes only its own shards and no report: run
     ``inpaint-pairs report OUT`` once all slices are done. It returns the funnel of its own shards.
+    ``plan_only`` (``inpaint-pairs plan``) writes the plan and stops: the slices of an array that starts after
+    it find the stored plan standing and read it, instead of each planning the whole input.
     The output's lease (pipelines/lock.py) is held from before the first file is touched to the end.
     """
     if "://" not in out:
@@ -152,37 +155,58 @@ def run_build(cfg: Config, out: str, beam_args: list[str] = (), log: Callable = 
     options = pipeline_options(beam_args)
     fileio.use_options(options)  # the driver reads inputs and writes the plan: s3:// needs the --s3_* flags
     chain = stage_chain(cfg)  # registry names checked before any work; computed once for the whole build
-    require_models(cfg, log, chain)
+    if not plan_only:   # a plan step (a login node, a launcher) needs no model weights
+        require_models(cfg, log, chain)
     require_reachable([*source_paths(cfg.source), ("--output", out)])   # object stores answer (seconds, not minutes)
-    sizes = None if replan else stored_sizes(out, cfg.source, listed_keys)
-    if sizes is None:
-        shards, summary = plan_with_summary(cfg.source)   # reads the inputs only: a bad input stops here
-        if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
-            shards = PLANNERS[cfg.masks.kind](shards, cfg)
-        sizes = [len(s) for s in shards]
-    else:   # the inputs are as the stored plan recorded them: it stands, nothing is read or planned again
-        shards, summary = None, {"where": "", **read_summary(out)}
+    plan = planned(cfg, out, replan)
     with lock.held(out, part, wait=wait, timeout_hours=lock_timeout, log=log):
-        return _build_locked(cfg, out, options, log, part, wave_images, replan, (sizes, shards), summary, chain)
+        return _build_locked(cfg, out, options, log, part, wave_images, replan, plan, chain, plan_only)
+
+
+@dataclass
+class Plan:
+    """What the build plans from: the image count of each shard, the plan's summary, and the shards'
+    entries when they were planned now (None when the stored plan stands). Once the plan files are
+    written the entries are dropped: the driver holds no plan entry while the shards are built."""
+    sizes: list[int]
+    summary: dict
+    shards: list[list] | None
+
+
+def planned(cfg: Config, out: str, replan: bool) -> Plan:
+    """The stored plan when the inputs are as it recorded them (nothing is read or planned again), else the
+    inputs planned now (a bad input stops here, before the output is touched)."""
+    sizes = None if replan else stored_sizes(out, cfg.source, listed_keys)
+    if sizes is not None:
+        return Plan(sizes, {"where": "", **read_summary(out)}, None)
+    shards, summary = plan_with_summary(cfg.source)
+    if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
+        shards = PLANNERS[cfg.masks.kind](shards, cfg)
+    return Plan([len(s) for s in shards], summary, shards)
 
 
 def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable, part: tuple[int, int],
-                  wave_images: int, replan: bool, plan: tuple, summary: dict, chain: list) -> dict:
-    """``plan``: (images per shard, the shards' entries, or None when the stored plan stands)."""
-    sizes, shards = plan
+                  wave_images: int, replan: bool, plan: Plan, chain: list, plan_only: bool) -> dict:
+    sizes, summary, planned_now = plan.sizes, plan.summary, plan.shards is not None
     prepare_output(cfg, out)
     mine = [k for k in range(len(sizes)) if k % part[1] == part[0]]
-    if shards is not None:   # planned now: tie the plan to its inputs, write the plan files missing
-        tie_plan_to_inputs(cfg, out, shards, replan, log)
-        write_plan(out, shards)
+    if planned_now:   # tie the plan to its inputs, write the plan files missing, then let the entries go
+        tie_plan_to_inputs(cfg, out, plan.shards, replan, log)
+        write_plan(out, plan.shards)
         write_summary(out, summary)
+        plan.shards = None
+    if plan_only:
+        log(f"plan: {sum(sizes)} images in {len(sizes)} shards -> {out}/{PLAN_FOLDER}"
+            + ("" if planned_now else " (inputs unchanged: the stored plan stands)")
+            + f"; slices of a build read it instead of planning: inpaint-pairs build ... --output {out} --slice I/N")
+        return {"shards": list(range(len(sizes))), "images": sum(sizes)}
     verify.rebuild_damaged(out, mine, log)
     todo = unfinished(out, mine)
     clear_stale_tmp(out, mine)
     clear_writer_tmp(out, part)
     n_images = sum(sizes)
     where = f" (slice {part[0]}/{part[1]}: {len(mine)} shards)" if part[1] > 1 else ""
-    stood = "" if shards is not None else " (inputs unchanged: the stored plan stands)"
+    stood = "" if planned_now else " (inputs unchanged: the stored plan stands)"
     log(f"plan: {n_images} images in {len(sizes)} shards{where}{stood}; {len(mine) - len(todo)} already done, "
         f"{len(todo)} to build -> {out}")
     if summary["where"]:

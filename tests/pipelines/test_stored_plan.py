@@ -7,7 +7,7 @@ import shutil
 
 from helpers import DEMO_CONFIG, DEMO_DATA
 from configs.schema import load_config
-from pipelines import outputs
+from pipelines import cli, outputs
 from pipelines.plan import read_inputs
 from pipelines.run import run_build
 from transforms import sources
@@ -49,3 +49,28 @@ def test_a_folder_source_is_planned_every_time(tmp_path):
     run_build(cfg, out, [], log=lambda *_: None)
     run_build(cfg, out, [], log=lines.append)
     assert not any(STANDS in line for line in lines) and any("0 to build" in line for line in lines)
+
+
+def test_a_plan_step_then_slices_that_read_it_instead_of_planning(tmp_path, monkeypatch):
+    data = tmp_path / "demo"
+    shutil.copytree(DEMO_DATA, data)
+    sets = [f"source.annotations={data / 'instances.json'}", f"source.images={data / 'images'}"]
+    out = str(tmp_path / "out")
+    args = ["plan", "--config", DEMO_CONFIG, "--output", out] + [a for s in sets for a in ("--set", s)]
+    assert cli.main(args) == 0                                       # as a user runs it, before the array
+    assert read_inputs(out)["images"] == [4, 3] and not outputs.finished_shards(out)
+    assert sorted(os.listdir(os.path.join(out, "plan"))) == ["000000.json", "000001.json", "inputs.json"]
+    planned = []
+    real = sources.SOURCES["coco"].plan
+    monkeypatch.setitem(sources.SOURCES, "coco", sources.Source(lambda c: planned.append(1) or real(c), "COCO"))
+    cfg = load_config(DEMO_CONFIG, sets)
+    for i in range(2):                                               # the array's two tasks
+        lines = []
+        run_build(cfg, out, [], log=lines.append, part=(i, 2))
+        assert any(STANDS in line for line in lines)
+    assert not planned and outputs.finished_shards(out) == [0, 1]
+    clean = str(tmp_path / "clean")
+    run_build(cfg, clean, [], log=lambda *_: None)
+    assert _tars(out) == _tars(clean)
+    assert open(os.path.join(out, "plan", "000001.json"), "rb").read() == \
+        open(os.path.join(clean, "plan", "000001.json"), "rb").read()
