@@ -2,6 +2,7 @@
 inputs changed, or whose source lists a folder, plans again. Either way the output is a clean build's."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -74,3 +75,17 @@ def test_a_plan_step_then_slices_that_read_it_instead_of_planning(tmp_path, monk
     assert _tars(out) == _tars(clean)
     assert open(os.path.join(out, "plan", "000001.json"), "rb").read() == \
         open(os.path.join(clean, "plan", "000001.json"), "rb").read()
+
+
+def test_an_output_planned_before_inputs_json_had_counts_keeps_its_plan(tmp_path, monkeypatch):
+    cfg = load_config(DEMO_CONFIG)
+    out = str(tmp_path / "out")
+    run_build(cfg, out, [], log=lambda *_: None, part=(0, 2))
+    inputs = read_inputs(out)
+    del inputs["images"]                                             # as an older version wrote it
+    with open(os.path.join(out, "plan", "inputs.json"), "w") as f:
+        json.dump(inputs, f)
+    monkeypatch.setitem(sources.SOURCES, "coco", sources.Source(lambda c: 1 / 0, "COCO"))   # must not plan
+    lines = []
+    run_build(cfg, out, [], log=lines.append)
+    assert any(STANDS in line and "7 images in 2 shards" in line for line in lines)

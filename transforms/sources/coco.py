@@ -54,11 +54,23 @@ class _RawInstances(_Instances):
 _FAST = msgspec.json.Decoder(_RawInstances)
 
 
+_BLANKS = b" \t\r\n"
+
+
 def _as_it_came(raw: msgspec.Raw):
     """An annotation's segmentation: its JSON text when that is a polygon list or an RLE object (a view of
-    the file's bytes); decoded when it is short (null, [], {}, ...), so that what is falsy stays falsy for
-    every reader of the plan."""
-    return raw if len(raw) > 8 and memoryview(raw)[:1] in (b"[", b"{") else msgspec.json.decode(raw)
+    the file's bytes; blanks taken out where that keeps its value, so that a file written again with other
+    spacing plans the same); decoded when it is short (null, [], {}, ...), so that what is falsy stays
+    falsy for every reader of the plan."""
+    if len(raw) <= 8 or memoryview(raw)[:1] not in (b"[", b"{"):
+        return msgspec.json.decode(raw)
+    text = bytes(raw)
+    if not any(blank in text for blank in (b" ", b"\n", b"\t", b"\r")):
+        return raw
+    tight = text.translate(None, _BLANKS)
+    if b'"' in text and msgspec.json.decode(tight) != msgspec.json.decode(text):   # a blank inside a string
+        return raw
+    return msgspec.Raw(tight)
 
 
 def _load_coco_json(path: str) -> _Instances:

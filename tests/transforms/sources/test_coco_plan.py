@@ -73,3 +73,12 @@ def test_a_file_name_with_a_lone_surrogate_is_planned_and_read_back(tmp_path):
     (entry,) = _plan(path, tmp_path)
     assert entry.meta["file_name"] == "a\udc80.jpg"
     assert _values([entry])[0]["meta"]["file_name"] == "a\udc80.jpg"
+
+
+def test_the_same_annotations_written_with_other_spacing_plan_the_same_bytes(tmp_path):
+    spaced = tmp_path / "instances.json"
+    spaced.write_text(json.dumps(json.load(open(f"{DEMO_DATA}/instances.json")), indent=2))
+    as_shipped = _plan(f"{DEMO_DATA}/instances.json", f"{DEMO_DATA}/images")
+    again = _plan(spaced, f"{DEMO_DATA}/images")
+    assert all(isinstance(o["segmentation"], msgspec.Raw) for e in again for o in e.objects)
+    assert plan_text(0, again) == plan_text(0, as_shipped)
