@@ -44,5 +44,5 @@ setup(
     package_data={"configs": ["*.yaml", "vocab/*.txt"]},
     install_requires=CORE,
     extras_require={"models": MODELS, "test": TEST, "all": MODELS + TEST},
-    entry_points={"console_scripts": ["inpaint-pairs=pipelines.cli:main"]},
+    entry_points={"console_scripts": ["inpaint-pairs=pipelines.cli:entry"]},
 )

@@ -267,5 +267,18 @@ def _stopped(e: BaseException, output: str) -> int:
     return code
 
 
+def entry() -> None:
+    """The ``inpaint-pairs`` script: ``main``, then, after a failure, an exit that skips the interpreter's
+    teardown. pyarrow's parquet threads can abort a finishing interpreter (``terminate called without an
+    active exception``, apache/arrow#34314): a run that printed its one message must still exit with its
+    code, not 134. The streams are flushed first; every file of ours is closed by then."""
+    code = main()
+    if code:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

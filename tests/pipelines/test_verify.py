@@ -148,8 +148,9 @@ def test_an_export_killed_mid_file_is_rerun_into_the_same_folder(reference, tmp_
 
 def test_an_empty_url_table_is_exit_2_with_its_message_every_time(tmp_path):
     """An empty URL table once ended in `terminate called without an active exception` (exit 134) after the
-    message in 5 of 11 runs; here the recipe (Grounded-SAM named, so torch is imported by the model check)
-    runs three times."""
+    message in 5 of 11 runs, and again on a loaded CI machine: pyarrow's parquet threads at the interpreter's
+    teardown (apache/arrow#34314), which the script now skips after a failure (pipelines/cli.py ``entry``).
+    Here the recipe (Grounded-SAM named, so torch is imported by the model check) runs three times."""
     table = tmp_path / "empty.parquet"
     pq.write_table(pa.table({"url": pa.array([], pa.string()), "caption": pa.array([], pa.string())}), table)
     for i in range(3):
