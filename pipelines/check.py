@@ -58,9 +58,11 @@ def check_report(cfg: Config) -> tuple[list[str], int]:
     return lines + format_rows(rows), problems + sum(r.blocking for r in rows)
 
 
-# Driver memory while planning, as measured (BENCHMARKS.md, "Planning"): a COCO-style json is parsed whole
-# (3.4 GB at peak for train2017's 493 MB); a URL table costs about 2.5 KB a row (2.5 GB for 1M rows).
-JSON_FACTOR, TABLE_ROW_BYTES = 7.0, 2_500
+# Driver memory while planning, as measured (BENCHMARKS.md, "Planning"): a COCO/LVIS json is held as its bytes
+# and small records (1.0 GB above the imports for a compact train2017-size file of 543 MB; a file with blanks
+# inside its segmentations up to ~2.7x); a parquet URL table is held as Arrow tables, about 3x its columns'
+# uncompressed size (0.38 GB for 1M LAION-style rows of 105 MB).
+JSON_FACTOR, TABLE_FACTOR = 2.0, 3.5
 
 
 def planning_memory(path: str, size: int) -> int | None:
@@ -72,7 +74,8 @@ def planning_memory(path: str, size: int) -> int | None:
         import pyarrow.parquet as pq
         from transforms.core import fileio
         with fileio.open_read(path) as f:
-            return pq.ParquetFile(f).metadata.num_rows * TABLE_ROW_BYTES
+            meta = pq.ParquetFile(f).metadata
+        return int(sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)) * TABLE_FACTOR)
     return None
 
 

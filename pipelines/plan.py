@@ -1,7 +1,8 @@
-"""The plan files, OUT/plan/NNNNNN.json: the sole owner of their names, layout and reading.
+"""The plan files, OUT/plan/NNNNNN.json or .parquet: the sole owner of their names, layout and reading.
 
 A plan file holds one shard's ``PlanEntry``s ({"shard": k, "images": [entry, ...]}, one line of JSON,
-``plan_text``). OUT/plan/inputs.json ties the plan to what it was made from: the size and modification
+``plan_text``), or for a row source (a URL table: transforms/sources ``Rows``) the shard's rows as parquet,
+carrying the source config its entries are made with; ``read_entries`` gives entries either way. OUT/plan/inputs.json ties the plan to what it was made from: the size and modification
 time of each file the source keys name (annotation files, tables, class lists: Beam's FileSystems metadata,
 so object stores too), a digest of each shard's entries and its image count. A rerun whose inputs all have
 the recorded sizes and times keeps the stored plan without reading them (``stored_sizes``); otherwise it
@@ -20,12 +21,15 @@ import os
 from typing import Callable
 
 import msgspec
+import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from configs.schema import SourceConfig, source_items, source_paths
 from transforms.core import fileio
 from transforms.core.keys import shard_ids
 from transforms.core.records import PlanEntry
+from transforms.sources import row_entries
 from transforms.stages.write import paths, shard_name
 
 FOLDER = "plan"
@@ -33,27 +37,51 @@ SUMMARY = "summary.json"
 INPUTS = "inputs.json"
 
 
-def plan_path(out: str, shard: int) -> str:
-    return fileio.join(out, FOLDER, f"{shard_name(shard)}.json")
+ENTRIES, ROWS = ".json", ".parquet"   # a shard's plan: its entries, or a row source's rows
+
+
+def plan_path(out: str, shard: int, ext: str = ENTRIES) -> str:
+    return fileio.join(out, FOLDER, f"{shard_name(shard)}{ext}")
+
+
+def _ext(plan: list[PlanEntry] | pa.Table) -> str:
+    return ROWS if isinstance(plan, pa.Table) else ENTRIES
 
 
 def planned_shards(out: str) -> list[int]:
     """Ids of the shards the plan holds, ascending."""
-    return shard_ids(fileio.list_names(fileio.join(out, FOLDER), "[0-9]*.json"))
+    folder = fileio.join(out, FOLDER)
+    names = fileio.list_names(folder, f"[0-9]*{ENTRIES}") + fileio.list_names(folder, f"[0-9]*{ROWS}")
+    return sorted(set(shard_ids(names)))
 
 
 def read_entries(out: str, shard: int) -> list[PlanEntry]:
+    rows = plan_path(out, shard, ROWS)
+    if fileio.exists(rows):
+        return row_entries(pq.read_table(pa.BufferReader(fileio.read_bytes(rows))))
     return [PlanEntry.from_json(e) for e in fileio.read_json(plan_path(out, shard))["images"]]
+
+
+def shard_size(out: str, shard: int) -> int:
+    """The number of images of one stored plan file."""
+    rows = plan_path(out, shard, ROWS)
+    if fileio.exists(rows):
+        return pq.read_metadata(pa.BufferReader(fileio.read_bytes(rows))).num_rows
+    return len(fileio.read_json(plan_path(out, shard))["images"])
 
 
 _ENCODER = msgspec.json.Encoder(order="sorted")
 
 
-def plan_text(shard: int, entries: list[PlanEntry]) -> bytes:
+def plan_text(shard: int, entries: list[PlanEntry] | pa.Table) -> bytes:
     """A plan file's bytes: its entries as compact JSON with sorted keys, on one line, segmentations the
     source kept as they came written as they came (msgspec; a plan is serialised once, and its digest is
     of these very bytes). Text msgspec cannot write as UTF-8 (a lone surrogate Python's json read from an
-    escape) is written as Python's json writes it, escaped."""
+    escape) is written as Python's json writes it, escaped. A row source's rows: parquet."""
+    if isinstance(entries, pa.Table):
+        sink = pa.BufferOutputStream()
+        pq.write_table(entries, sink)
+        return sink.getvalue().to_pybytes()
     plan = {"shard": shard, "images": [e.to_json() for e in entries]}
     try:
         return _ENCODER.encode(plan)
@@ -70,7 +98,7 @@ def unfinished(out: str, shards: list[int]) -> list[int]:
 def write_plan(out: str, shards: list[list[PlanEntry]]) -> None:
     """Write the missing plan files."""
     for k, entries in enumerate(shards):
-        path = plan_path(out, k)
+        path = plan_path(out, k, _ext(entries))
         if not fileio.exists(path):
             fileio.write_atomic(path, plan_text(k, entries))
 
@@ -141,8 +169,7 @@ def stored_sizes(out: str, cfg: SourceConfig, lists: Callable[[SourceConfig], tu
         return None
     # an output planned before inputs.json had the counts: its plan files give them (their digests were of
     # another serialisation, so comparing a plan made now with them would call every shard changed)
-    return recorded.get("images") or [len(fileio.read_json(plan_path(out, k))["images"])
-                                      for k in range(len(recorded["shards"]))]
+    return recorded.get("images") or [shard_size(out, k) for k in range(len(recorded["shards"]))]
 
 
 def compare(out: str, cfg: SourceConfig, shards: list[list[PlanEntry]]) -> dict:
@@ -169,11 +196,13 @@ def compare(out: str, cfg: SourceConfig, shards: list[list[PlanEntry]]) -> dict:
             "recorded": recorded}
 
 
-def replace_plan(out: str, shards: list[list[PlanEntry]], which: list[int]) -> None:
-    """Rewrite the plan files of shards ``which`` from ``shards``; delete those past the new plan's end."""
+def replace_plan(out: str, shards: list[list[PlanEntry] | pa.Table], which: list[int]) -> None:
+    """Rewrite the plan files of shards ``which`` from ``shards``; delete those past the new plan's end (and
+    a shard's file of the other layout)."""
     for k in which:
-        path = plan_path(out, k)
-        if k < len(shards):
-            fileio.write_atomic(path, plan_text(k, shards[k]))
-        elif fileio.exists(path):
-            fileio.delete([path])
+        keep = plan_path(out, k, _ext(shards[k])) if k < len(shards) else None
+        if keep:
+            fileio.write_atomic(keep, plan_text(k, shards[k]))
+        stale = [p for p in (plan_path(out, k, ENTRIES), plan_path(out, k, ROWS)) if p != keep and fileio.exists(p)]
+        if stale:
+            fileio.delete(stale)

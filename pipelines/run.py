@@ -179,8 +179,9 @@ def planned(cfg: Config, out: str, replan: bool) -> Plan:
     sizes = None if replan else stored_sizes(out, cfg.source, listed_keys)
     if sizes is not None:
         return Plan(sizes, {"where": "", **read_summary(out)}, None)
-    shards, summary = plan_with_summary(cfg.source)
-    if cfg.masks.kind in PLANNERS:   # maskers that choose across images do it here, once, into the plan
+    chooses = cfg.masks.kind in PLANNERS   # maskers that choose across images do it here, once, into the plan
+    shards, summary = plan_with_summary(cfg.source, as_rows=not chooses)   # a row source's rows stay Arrow tables
+    if chooses:
         shards = PLANNERS[cfg.masks.kind](shards, cfg)
     return Plan([len(s) for s in shards], summary, shards)
 

@@ -173,7 +173,8 @@ def values_file(path: str, roots: dict[str, str]) -> object:
     if path.endswith(".parquet"):
         table = pq.read_table(path)
         rows = json.loads(_clean(json.dumps(table.to_pylist(), default=str).encode(), roots))
-        return {"schema": _sha(str(table.schema).encode()), "values": _values(rows)}
+        return {"schema": _sha(str(table.schema.remove_metadata()).encode()), "values": _values(rows),
+                **({"metadata": _sha(_clean(str(table.schema.metadata).encode(), roots))} if table.schema.metadata else {})}
     return digest_file(path, roots)
 
 
@@ -209,8 +210,12 @@ def digest_file(path: str, roots: dict[str, str]) -> object:
     if path.endswith(".parquet"):
         table = pq.read_table(path)
         rows = json.dumps(table.to_pylist(), sort_keys=True, default=str).encode()
+        if table.schema.metadata:   # a row plan's source config (it names the inputs' paths): with the rows
+            rows += json.dumps({k.decode(): v.decode() for k, v in table.schema.metadata.items()
+                                if k != b"ARROW:schema"}, sort_keys=True).encode()
         raw = _sha(data) if not any(p.encode() in rows for p in roots.values()) else "paths"
-        return {"raw": raw, "schema": _sha(str(table.schema).encode()), "rows": _sha(_clean(rows, roots))}
+        return {"raw": raw, "schema": _sha(str(table.schema.remove_metadata()).encode()),
+                "rows": _sha(_clean(rows, roots))}
     return _sha(_clean(data, roots))
 
 

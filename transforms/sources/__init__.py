@@ -2,7 +2,10 @@
 
 A source is one file here with ``plan_<kind>(cfg) -> list[PlanEntry]`` and one ``Source`` line in SOURCES,
 which declares all else about it (its dataset's name, whether ``source.where`` selects its rows, old names it
-answers to). An entry the source already knows to be unusable (a duplicate id, ...) stays in the plan with a
+answers to). A source of one image per table row may also declare ``rows`` (``Rows``): the build then plans
+it as Arrow tables, one per shard, written as they are (OUT/plan/NNNNNN.parquet), and each worker makes its
+own shard's entries from them: nothing per row happens in the driver (a LAION part file of millions of
+rows plans at Arrow's speed, in Arrow's memory). An entry the source already knows to be unusable (a duplicate id, ...) stays in the plan with a
 planned reject; the load stage (transforms/stages/load.py) reports it as a reject of stage 'read' without
 reading anything.
 """
@@ -10,8 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, fields
 from typing import Callable
+
+import pyarrow as pa
 
 from configs.schema import ConfigError, SourceConfig
 from transforms.core.records import PlanEntry
@@ -19,8 +25,17 @@ from transforms.sources.coco import plan_coco
 from transforms.sources.folder import plan_folder
 from transforms.sources.mix import merge
 from transforms.sources.openimages import plan_openimages
-from transforms.sources.url_table import plan_url_table
+from transforms.sources.url_table import plan_url_table, url_row_entries, url_rows
 from transforms.sources.webdataset import plan_webdataset
+
+@dataclass(frozen=True)
+class Rows:
+    """A row source's two halves: ``read(cfg, tally) -> [pa.Table]`` (the kept rows of each input, Arrow
+    only) and ``entries(cfg, rows) -> [PlanEntry]`` (what a worker makes of a shard's rows; the same
+    entries ``plan`` gives)."""
+    read: Callable
+    entries: Callable
+
 
 @dataclass(frozen=True)
 class Source:
@@ -34,12 +49,14 @@ class Source:
     where: bool = False
     aliases: dict[str, str] = field(default_factory=dict)
     lists: tuple[str, ...] = ()     # source keys whose folder listing the plan reads (see ``listed_keys``)
+    rows: Rows | None = None        # a table source planned as Arrow rows (see the module's docstring)
 
 
 SOURCES: dict[str, Source] = {
     "coco": Source(plan_coco, "COCO"),
     "lvis": Source(plan_coco, "LVIS"),
-    "url_table": Source(plan_url_table, where=True, aliases={"laion_parquet": "LAION"}, lists=("annotations",)),
+    "url_table": Source(plan_url_table, where=True, aliases={"laion_parquet": "LAION"}, lists=("annotations",),
+                        rows=Rows(url_rows, url_row_entries)),
     "webdataset": Source(plan_webdataset, where=True, lists=("images",)),
     "folder": Source(plan_folder, lists=("images",)),
     "openimages": Source(plan_openimages, "OpenImages"),
@@ -70,12 +87,13 @@ def dataset_of(kind: str) -> str:
     return source.aliases.get(kind, source.dataset)
 
 
-def plan_with_summary(cfg: SourceConfig) -> tuple[list[list[PlanEntry]], dict]:
+def plan_with_summary(cfg: SourceConfig, as_rows: bool = False) -> tuple[list, dict]:
     """(the whole input as shards of ``cfg.shard_size`` entries, the plan's summary: ``where`` and
     ``where_left_out``, the rows ``source.where`` left out; for a mix also ``images_in_several``, the
-    images two sources name, planned once). Raises ConfigError for a bad source."""
+    images two sources name, planned once). With ``as_rows`` a row source (one of no mix) gives each shard
+    as an Arrow table of its rows instead (``Rows``). Raises ConfigError for a bad source."""
     with paused_gc():
-        return _plan(cfg)
+        return _plan(cfg, as_rows)
 
 
 @contextlib.contextmanager
@@ -91,34 +109,69 @@ def paused_gc():
             gc.enable()
 
 
-def _plan(cfg: SourceConfig) -> tuple[list[list[PlanEntry]], dict]:
-    if not cfg.mix:
-        entries, tally = _plan_one(cfg)
-    else:
-        tally = {"where": "", "where_left_out": 0}
-        planned = []
-        for item in cfg.mix:
-            entries, one = _plan_one(item)
-            tally["where_left_out"] += one["where_left_out"]
-            planned.append((item, entries))
-        entries, tally["images_in_several"] = merge(cfg, planned)
-        tally["where"] = "; ".join(f"{item.name}: {item.where.strip()}" for item in cfg.mix if item.where.strip())
+def _plan(cfg: SourceConfig, as_rows: bool) -> tuple[list, dict]:
     size = cfg.shard_size
+    if not cfg.mix:
+        rows = SOURCES[source_kind(cfg.kind)].rows if as_rows else None
+        found, tally = _plan_one(cfg, rows)
+        if rows is not None:
+            shards = row_shards(found, size)
+            if shards is not None:
+                made_with = {ROWS_CONFIG: json.dumps(
+                    {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name != "mix"}, sort_keys=True)}
+                return [t.replace_schema_metadata(made_with) for t in shards], tally
+            found, tally = _plan_one(cfg, None)   # tables whose columns no one type holds: entries, as a mix
+        return [found[i: i + size] for i in range(0, len(found), size)], tally
+    tally = {"where": "", "where_left_out": 0}
+    planned = []
+    for item in cfg.mix:
+        entries, one = _plan_one(item, None)
+        tally["where_left_out"] += one["where_left_out"]
+        planned.append((item, entries))
+    entries, tally["images_in_several"] = merge(cfg, planned)
+    tally["where"] = "; ".join(f"{item.name}: {item.where.strip()}" for item in cfg.mix if item.where.strip())
     return [entries[i: i + size] for i in range(0, len(entries), size)], tally
 
 
-def _plan_one(cfg: SourceConfig) -> tuple[list[PlanEntry], dict]:
+def _plan_one(cfg: SourceConfig, rows: Rows | None) -> tuple[list, dict]:
+    """(the source's entries, or with ``rows`` its tables of kept rows; the tally of ``source.where``)."""
     source = SOURCES[source_kind(cfg.kind)]
     tally = {"where": cfg.where.strip(), "where_left_out": 0}
     if tally["where"] and not source.where:
         selecting = " and ".join(name for name, s in SOURCES.items() if s.where)
         raise ConfigError(f"source.where: selects rows of {selecting} sources only, not "
                           f"source.kind={cfg.kind}; remove it")
-    entries = source.plan(cfg, tally) if source.where else source.plan(cfg)
-    if not entries:
+    if rows is not None:
+        found = rows.read(cfg, tally)
+        empty = not sum(t.num_rows for t in found)
+    else:
+        found = source.plan(cfg, tally) if source.where else source.plan(cfg)
+        empty = not found
+    if empty:
         left = f" (source.where={cfg.where!r} left out all {tally['where_left_out']} rows)" if tally["where"] else ""
         raise ConfigError(f"source: no images found in {cfg.annotations or cfg.images}{left}")
-    return entries, tally
+    return found, tally
+
+
+ROWS_CONFIG = "inpaint_pairs.source"   # a row shard's schema metadata: the source config its entries are made with
+
+
+def row_entries(rows: pa.Table) -> list[PlanEntry]:
+    """The plan entries of one row shard, made with the source config it carries."""
+    cfg = SourceConfig(**json.loads(rows.schema.metadata[ROWS_CONFIG.encode()]))
+    return SOURCES[source_kind(cfg.kind)].rows.entries(cfg, rows)
+
+
+def row_shards(tables: list[pa.Table], size: int) -> list[pa.Table] | None:
+    """The rows of ``tables``, in order, as tables of ``size`` rows (the last one shorter), each in one
+    chunk; tables whose columns differ in type are promoted to a common type (None where Arrow has none:
+    a caption column of text in one file and of numbers in another)."""
+    try:
+        rows = pa.concat_tables([t for t in tables if t.num_rows], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    rows = rows.unify_dictionaries()
+    return [rows.slice(i, size).combine_chunks() for i in range(0, rows.num_rows, size)]
 
 
 def plan_source(cfg: SourceConfig) -> list[list[PlanEntry]]:

@@ -15,6 +15,7 @@ import os
 import posixpath
 import re
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -111,37 +112,64 @@ def _int(value) -> int | None:
     return v if v > 0 else None
 
 
-def table_entries(cfg: SourceConfig, path: str, file_index: int, budget: int) -> tuple[list[PlanEntry], int]:
-    """(plan entries of one table's first ``budget`` rows that ``source.where`` keeps (0 = all), rows it left
-    out). A kept row keeps its row number in its key, so keys do not move when the filter changes."""
+ROLES = ("url", "caption", "width", "height", "licence")
+
+
+def table_rows(cfg: SourceConfig, path: str, file_index: int, budget: int) -> tuple[pa.Table, int]:
+    """(the rows of one table that ``source.where`` keeps, its first ``budget`` of them (0 = all), as the
+    columns ``table``, ``file``, ``row`` and the roles present; the rows it left out). A kept row keeps its
+    row number, so keys do not move when the filter changes. Nothing here is per row: Arrow only."""
     table, cols = read_table(path, cfg)
-    chosen = select_rows(cfg.where, table, path, budget)
-    rows = table.take(pa.array(chosen.rows, pa.int64()))
-    data = {role: rows.column(col).to_pylist() for role, col in cols.items()}
+    if cfg.where.strip():
+        chosen = select_rows(cfg.where, table, path, budget)
+        rows, left_out = pa.array(chosen.rows, pa.int64()), chosen.left_out
+        table = table.take(rows)
+    else:
+        n = min(table.num_rows, budget) if budget else table.num_rows
+        rows, left_out, table = pa.array(np.arange(n, dtype=np.int64)), 0, table.slice(0, n)
+    n = len(rows)
+    out = {"table": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([path])),
+           "file": pa.array(np.full(n, file_index, np.int32)), "row": rows}
+    out.update({role: table.column(col) for role, col in cols.items()})
+    return pa.table(out), left_out
+
+
+def url_row_entries(cfg: SourceConfig, rows: pa.Table) -> list[PlanEntry]:
+    """Plan entries of ``table_rows`` rows (a worker makes its shard's; the rows of several tables may
+    follow one another)."""
+    data = {name: rows.column(name).to_pylist() for name in rows.column_names}
     entries = []
-    for j, i in enumerate(chosen.rows):
-        get = {role: values[j] for role, values in data.items()}
-        url = str(get.get("url") or "").strip()
+    for j, i in enumerate(data["row"]):
+        get = {role: data[role][j] for role in ROLES if role in data}
+        path, url = data["table"][j], str(get.get("url") or "").strip()
         uri, problem = row_uri(url, path, cfg.allow_local_files)
         h, w = _int(get.get("height")), _int(get.get("width"))
         meta = {"url": url, "file_name": f"{posixpath.basename(path)}#{i}",
                 "licence": str(get.get("licence") or "") or cfg.licence, "listed_size_hw": [h, w] if h and w else None}
-        entry = caption_entry(cfg, (f"{file_index:04d}", f"{i:09d}"), uri, f"{posixpath.basename(path)}:{i}",
+        entry = caption_entry(cfg, (f"{data['file'][j]:04d}", f"{i:09d}"), uri, f"{posixpath.basename(path)}:{i}",
                               get.get("caption") or "", meta)
         entries.append(entry.reject(problem, url[:100]) if problem else entry)
-    return entries, chosen.left_out
+    return entries
+
+
+def url_rows(cfg: SourceConfig, tally: dict) -> list[pa.Table]:
+    """Every table ``source.annotations`` names (a file, a folder, a glob) -> its kept rows (``table_rows``),
+    in order, up to ``source.limit``; rows ``source.where`` leaves out are added to
+    ``tally['where_left_out']``."""
+    found: list[pa.Table] = []
+    kept = 0
+    for i, path in enumerate(input_files("source.annotations", cfg.annotations, TABLE_EXTS)):
+        budget = cfg.limit - kept if cfg.limit else 0
+        if cfg.limit and budget <= 0:
+            break
+        rows, left_out = table_rows(cfg, path, i, budget)
+        found.append(rows)
+        kept += rows.num_rows
+        tally["where_left_out"] = tally.get("where_left_out", 0) + left_out
+    return found
 
 
 def plan_url_table(cfg: SourceConfig, tally: dict | None = None) -> list[PlanEntry]:
-    """Every table ``source.annotations`` names (a file, a folder, a glob) -> plan entries, in order; rows
-    ``source.where`` leaves out are added to ``tally['where_left_out']``."""
-    entries: list[PlanEntry] = []
+    """Every table ``source.annotations`` names -> plan entries, in order (what ``url_rows`` keeps)."""
     tally = {} if tally is None else tally
-    for i, path in enumerate(input_files("source.annotations", cfg.annotations, TABLE_EXTS)):
-        budget = cfg.limit - len(entries) if cfg.limit else 0
-        if cfg.limit and budget <= 0:
-            break
-        found, left_out = table_entries(cfg, path, i, budget)
-        entries += found
-        tally["where_left_out"] = tally.get("where_left_out", 0) + left_out
-    return finish(entries, cfg)
+    return finish([e for rows in url_rows(cfg, tally) for e in url_row_entries(cfg, rows)], cfg)
