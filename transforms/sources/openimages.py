@@ -17,8 +17,10 @@ from __future__ import annotations
 import csv
 import io
 import posixpath
+from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from apache_beam.io.filesystems import FileSystems
 
@@ -48,8 +50,12 @@ def read_classes(path: str) -> dict[str, tuple[int, str]]:
     return out
 
 
-def read_segmentations(path: str) -> list[dict]:
-    """The segmentation CSV's rows (ids kept as text: hex image ids may be all digits)."""
+USED = ("MaskPath", "ImageID", "LabelName", "PredictedIoU", "XMin", "XMax", "YMin", "YMax", "IsGroupOf")
+
+
+def read_segmentations(path: str) -> pa.Table:
+    """The segmentation (or box) CSV's columns a plan uses (ids kept as text: hex image ids may be all
+    digits)."""
     try:
         with FileSystems.open(path) as f:
             table = pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(
@@ -62,7 +68,27 @@ def read_segmentations(path: str) -> list[dict]:
         raise ConfigError(f"source.annotations: {path} lacks the Open Images column(s) {', '.join(missing)}; "
                           f"its columns: {', '.join(table.column_names)} (give the segmentation CSV, or the box "
                           f"CSV with {', '.join(BOX_REQUIRED)})")
-    return table.to_pylist()
+    return table.select([c for c in table.column_names if c in USED])
+
+
+def image_rows(table: pa.Table, boxes: bool) -> Iterator[tuple[str, list[dict]]]:
+    """(image id, its rows in file order) for each image id, ascending, of the rows that name an image, a
+    label and (masks) a mask file. Sorted and filtered by Arrow; a row is a dict only while its image's
+    objects are made."""
+    def named(column: str):
+        return pc.fill_null(pc.not_equal(table.column(column), ""), False)
+    usable = pc.and_(named("ImageID"), named("LabelName"))
+    if not boxes:
+        usable = pc.and_(usable, named("MaskPath"))
+    table = table.filter(usable)
+    table = table.take(pc.sort_indices(table, [("ImageID", "ascending")]))   # stable: file order within an id
+    columns = {c: table.column(c).to_pylist() for c in table.column_names}
+    ids = columns["ImageID"]
+    start = 0
+    for end in range(1, len(ids) + 1):
+        if end == len(ids) or ids[end] != ids[start]:
+            yield ids[start], [{c: values[i] for c, values in columns.items()} for i in range(start, end)]
+            start = end
 
 
 def box_object(row: dict, classes: dict, index: int) -> dict:
@@ -102,18 +128,16 @@ def plan_openimages(cfg: SourceConfig) -> list[PlanEntry]:
     require_path("source.classes", cfg.classes)
     require_path("source.images", cfg.images, folder=True)
     classes = read_classes(cfg.classes)
-    rows = read_segmentations(cfg.annotations)
-    boxes = bool(rows) and "MaskPath" not in rows[0]
+    table = read_segmentations(cfg.annotations)
+    boxes = table.num_rows > 0 and "MaskPath" not in table.column_names
     if not boxes:
         require_path("source.masks", cfg.masks, folder=True)
-    by_image: dict[str, list[dict]] = {}
-    for row in rows:
-        if row.get("ImageID") and row.get("LabelName") and (boxes or row.get("MaskPath")):
-            by_image.setdefault(str(row["ImageID"]), []).append(row)
     entries = []
-    for image_id in sorted(by_image)[: cfg.limit or None]:
+    for image_id, rows in image_rows(table, boxes):
+        if cfg.limit and len(entries) == cfg.limit:
+            break
         entries.append(PlanEntry(
             safe_key(cfg.name, image_id), FileSystems.join(cfg.images, f"{image_id}.jpg"), image_id,
-            image_objects(by_image[image_id], classes, cfg.masks),
+            image_objects(rows, classes, cfg.masks),
             {"dataset": cfg.name, "file_name": f"{image_id}.jpg", "licence": cfg.licence, "licence_url": "", "url": ""}))
     return finish(entries, cfg)
