@@ -144,12 +144,21 @@ def read_inputs(out: str) -> dict | None:
     return fileio.read_json(path) if fileio.exists(path) else None
 
 
-def write_inputs(out: str, fingerprint: dict[str, dict], shards: list[list[PlanEntry]]) -> None:
-    """OUT/plan/inputs.json: ``input_fingerprint`` of the source, the digest of each shard's plan and its
-    number of images (``images``: what a rerun needs when the stored plan stands, ``stored_sizes``)."""
-    fileio.write_json(fileio.join(out, FOLDER, INPUTS), {
-        "inputs": fingerprint, "shards": [shard_digest(k, e) for k, e in enumerate(shards)],
-        "images": [len(e) for e in shards]})
+def write_new_plan(out: str, shards: list[list[PlanEntry] | pa.Table]) -> list[str]:
+    """Write the plan files of an output that has none; their digests (each shard serialised once)."""
+    digests = []
+    for k, entries in enumerate(shards):
+        text = plan_text(k, entries)
+        fileio.write_atomic(plan_path(out, k, _ext(entries)), text)
+        digests.append(hashlib.sha256(text).hexdigest()[:20])
+    return digests
+
+
+def write_inputs(out: str, fingerprint: dict[str, dict], digests: list[str], sizes: list[int]) -> None:
+    """OUT/plan/inputs.json: ``input_fingerprint`` of the source, the digest of each shard's plan
+    (``shard_digest``) and its number of images (``images``: what a rerun needs when the stored plan stands,
+    ``stored_sizes``)."""
+    fileio.write_json(fileio.join(out, FOLDER, INPUTS), {"inputs": fingerprint, "shards": digests, "images": sizes})
 
 
 def stored_sizes(out: str, cfg: SourceConfig, lists: Callable[[SourceConfig], tuple[str, ...]]) -> list[int] | None:
@@ -176,7 +185,7 @@ def compare(out: str, cfg: SourceConfig, shards: list[list[PlanEntry]]) -> dict:
     """What changed between the stored plan and ``shards``: {'changed': shard ids whose entries differ
     (new and removed shards included), 'inputs': lines naming each input file that changed, 'planned',
     'stored': shard counts, 'fingerprint': the inputs now, 'recorded': inputs.json's content or None (an
-    output made before it: the digests are read from the plan files)}."""
+    output made before it: the digests are read from the plan files), 'digests': the new plan's}."""
     recorded = read_inputs(out)
     old = recorded["shards"] if recorded is not None else [shard_digest(k, read_entries(out, k))
                                                            for k in planned_shards(out)]
@@ -193,7 +202,7 @@ def compare(out: str, cfg: SourceConfig, shards: list[list[PlanEntry]]) -> dict:
                 f"{a['files']} -> {b['files']} file(s), {a['bytes']} -> {b['bytes']} bytes, modified "
                 f"{a['modified']:.0f} -> {b['modified']:.0f}"))
     return {"changed": changed, "inputs": lines, "planned": len(new), "stored": len(old), "fingerprint": now,
-            "recorded": recorded}
+            "recorded": recorded, "digests": new}
 
 
 def replace_plan(out: str, shards: list[list[PlanEntry] | pa.Table], which: list[int]) -> None:

@@ -21,7 +21,8 @@ from pipelines.build import build_pipeline
 from pipelines.chain import require_models, stage_chain
 from pipelines import lock, model_calls, verify
 from pipelines.plan import (FOLDER as PLAN_FOLDER, compare, input_fingerprint, planned_shards, read_summary,
-                            replace_plan, stored_sizes, unfinished, write_inputs, write_plan, write_summary)
+                            replace_plan, stored_sizes, unfinished, write_inputs, write_new_plan, write_plan,
+                            write_summary)
 from pipelines.progress import Progress
 from pipelines.storage import require_reachable
 from pipelines.report import format_funnel, write_card, write_report
@@ -192,8 +193,8 @@ def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable
     prepare_output(cfg, out)
     mine = [k for k in range(len(sizes)) if k % part[1] == part[0]]
     if planned_now:   # tie the plan to its inputs, write the plan files missing, then let the entries go
-        tie_plan_to_inputs(cfg, out, plan.shards, replan, log)
-        write_plan(out, plan.shards)
+        if not tie_plan_to_inputs(cfg, out, plan.shards, replan, log):
+            write_plan(out, plan.shards)   # the missing ones (a slice that planned the output others planned too)
         write_summary(out, summary)
         plan.shards = None
     if plan_only:
@@ -236,18 +237,20 @@ def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable
     return report
 
 
-def tie_plan_to_inputs(cfg: Config, out: str, shards: list, replan: bool, log: Callable) -> None:
+def tie_plan_to_inputs(cfg: Config, out: str, shards: list, replan: bool, log: Callable) -> bool:
     """Compare the new plan with the stored one. Same: go on. Changed and no shard finished: plan again.
     Changed with finished shards: with ``replan``, unfinish and replan only the shards that changed (the
-    others keep their output); without, stop with exit 2 naming what changed and the two ways forward."""
-    if not planned_shards(out):
-        write_inputs(out, input_fingerprint(cfg.source), shards)
-        return
+    others keep their output); without, stop with exit 2 naming what changed and the two ways forward.
+    True when the output had no plan: every plan file is written here."""
+    sizes = [len(s) for s in shards]
+    if not planned_shards(out):   # a new output: write its plan files now, each serialised once
+        write_inputs(out, input_fingerprint(cfg.source), write_new_plan(out, shards), sizes)
+        return True
     diff = compare(out, cfg.source, shards)
     if not diff["changed"]:
         if diff["recorded"] is None or "images" not in diff["recorded"]:   # record what a later rerun reads
-            write_inputs(out, diff["fingerprint"], shards)
-        return
+            write_inputs(out, diff["fingerprint"], diff["digests"], sizes)
+        return False
     finished = [k for k in range(diff["stored"]) if fileio.exists(paths(out, k)["stats"])]
     what = "; ".join(diff["inputs"]) or "the source's files"
     changed = diff["changed"]
@@ -260,11 +263,12 @@ def tie_plan_to_inputs(cfg: Config, out: str, shards: list, replan: bool, log: C
             f"finished shards are kept)")
     verify.unfinish(out, changed)
     replace_plan(out, shards, changed)
-    write_inputs(out, diff["fingerprint"], shards)
+    write_inputs(out, diff["fingerprint"], diff["digests"], sizes)
     log(f"plan: inputs changed ({what}); " + (
         f"--replan: {len(changed)} shard(s) planned again and rebuilt, {len(set(finished) - set(changed))} "
         f"finished shard(s) kept" if finished else f"no shard was finished: planned again ({len(changed)} "
         f"shard(s) changed)"))
+    return False
 
 
 def load_report(out: str) -> dict:

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from helpers import DEMO_CONFIG, DEMO_DATA
 from configs.schema import load_config
 from pipelines import outputs
-from pipelines.plan import plan_text, planned_shards, read_entries, write_inputs, input_fingerprint
+from pipelines.plan import input_fingerprint, plan_text, planned_shards, read_entries, shard_digest, write_inputs
 from pipelines.run import run_build
 from transforms.sources import plan_source
 
@@ -77,7 +77,8 @@ def test_a_url_table_output_planned_as_json_resumes_and_a_replan_replaces_its_fi
         os.remove(os.path.join(out, "plan", f"{k:06d}.parquet"))
         with open(os.path.join(out, "plan", f"{k:06d}.json"), "wb") as f:
             f.write(plan_text(k, entries))
-    write_inputs(out, input_fingerprint(cfg.source), shards)
+    write_inputs(out, input_fingerprint(cfg.source), [shard_digest(k, e) for k, e in enumerate(shards)],
+                 [len(e) for e in shards])
     lines = []
     run_build(cfg, out, [], log=lines.append)
     assert any("the stored plan stands" in line and "1 already done, 2 to build" in line for line in lines)
