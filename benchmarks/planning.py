@@ -167,8 +167,9 @@ def measure(kind: str, sizes: list[int], root: str) -> None:
             plan = child("plan", path, out, n, root)
             again = child("plan", path, out, n, root)
             times.append(plan["s"])
+            plan_mb = folder_bytes(os.path.join(out, "plan")) / 1e6
             print(f"{kind}: {n} | {os.path.getsize(path) / 1e6:.1f} | {bare['s']:.2f} | {plan['s']:.2f} "
-                  f"({plan['s'] / bare['s']:.1f}x) | {plan['rss_gb']:.2f} | {folder_bytes(os.path.join(out, 'plan')) / 1e6:.1f}"
+                  f"({plan['s'] / bare['s']:.1f}x) | {plan['rss_gb']:.2f} | {plan_mb:.1f}"
                   f" | {again['s']:.2f} ({again['s'] / bare['s']:.2f}x) | {again['rss_gb']:.2f}", flush=True)
     k = np.polyfit([math.log(n) for n in sizes], [math.log(t) for t in times], 1)[0]
     print(f"{kind}: planning time grows as size^{k:.2f}")

@@ -51,7 +51,8 @@ def add_plan(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, as the build will (repeatable)")
     add_lock_flags(p)
-    p.add_argument("--replan", action="store_true", help="as build --replan: the inputs changed since OUTPUT was planned")
+    p.add_argument("--replan", action="store_true",
+                   help="as build --replan: the inputs changed since OUTPUT was planned")
 
 
 def run_plan(args, beam_args) -> None:

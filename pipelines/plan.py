@@ -2,9 +2,10 @@
 
 A plan file holds one shard's ``PlanEntry``s ({"shard": k, "images": [entry, ...]}, one line of JSON,
 ``plan_text``), or for a row source (a URL table: transforms/sources ``Rows``) the shard's rows as parquet,
-carrying the source config its entries are made with; ``read_entries`` gives entries either way. OUT/plan/inputs.json ties the plan to what it was made from: the size and modification
-time of each file the source keys name (annotation files, tables, class lists: Beam's FileSystems metadata,
-so object stores too), a digest of each shard's entries and its image count. A rerun whose inputs all have
+carrying the source config its entries are made with; ``read_entries`` gives entries either way.
+OUT/plan/inputs.json ties the plan to what it was made from: the size and modification time of each file
+the source keys name (annotation files, tables, class lists: Beam's FileSystems metadata, so object stores
+too), a digest of each shard's entries and its image count. A rerun whose inputs all have
 the recorded sizes and times keeps the stored plan without reading them (``stored_sizes``); otherwise it
 plans again and compares (``compare``): a plan that changed is never built half old, half new
 (pipelines/run.py decides what to do). OUT/plan/summary.json holds what the plan left out as a whole

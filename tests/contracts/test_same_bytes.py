@@ -174,7 +174,8 @@ def values_file(path: str, roots: dict[str, str]) -> object:
         table = pq.read_table(path)
         rows = json.loads(_clean(json.dumps(table.to_pylist(), default=str).encode(), roots))
         return {"schema": _sha(str(table.schema.remove_metadata()).encode()), "values": _values(rows),
-                **({"metadata": _sha(_clean(str(table.schema.metadata).encode(), roots))} if table.schema.metadata else {})}
+                **({"metadata": _sha(_clean(str(table.schema.metadata).encode(), roots))}
+                   if table.schema.metadata else {})}
     return digest_file(path, roots)
 
 

@@ -5,9 +5,9 @@ which declares all else about it (its dataset's name, whether ``source.where`` s
 answers to). A source of one image per table row may also declare ``rows`` (``Rows``): the build then plans
 it as Arrow tables, one per shard, written as they are (OUT/plan/NNNNNN.parquet), and each worker makes its
 own shard's entries from them: nothing per row happens in the driver (a LAION part file of millions of
-rows plans at Arrow's speed, in Arrow's memory). An entry the source already knows to be unusable (a duplicate id, ...) stays in the plan with a
-planned reject; the load stage (transforms/stages/load.py) reports it as a reject of stage 'read' without
-reading anything.
+rows plans at Arrow's speed, in Arrow's memory). An entry the source already knows to be unusable (a
+duplicate id, ...) stays in the plan with a planned reject; the load stage (transforms/stages/load.py)
+reports it as a reject of stage 'read' without reading anything.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from transforms.sources.mix import merge
 from transforms.sources.openimages import plan_openimages
 from transforms.sources.url_table import plan_url_table, url_row_entries, url_rows
 from transforms.sources.webdataset import plan_webdataset
+
 
 @dataclass(frozen=True)
 class Rows:
