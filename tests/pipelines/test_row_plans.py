@@ -4,6 +4,7 @@ entries the whole-table path makes. Tables whose columns differ in type are prom
 where no common type exists; a plan stored as JSON by an earlier version is still read."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -40,8 +41,8 @@ def _json(entries) -> list:
 
 
 def test_a_url_tables_plan_is_its_rows_and_the_workers_entries_are_the_whole_tables(tmp_path):
-    _tables(tmp_path, {"caption": ["an apple", None, "a red car"], "width": [1.0, None, 300.0]})  # promoted
-    cfg = _config(tmp_path)
+    _tables(tmp_path, {"caption": ["an apple and a cat", None, "a red car"], "width": [1.0, None, 300.0]})
+    cfg = _config(tmp_path, "source.licence=cc0", "source.max_caption_classes=1")   # widths promoted to float
     out = str(tmp_path / "out")
     report = run_build(cfg, out, [], log=lambda *_: None)
     names = sorted(os.listdir(os.path.join(out, "plan")))
@@ -50,6 +51,10 @@ def test_a_url_tables_plan_is_its_rows_and_the_workers_entries_are_the_whole_tab
     assert [_json(read_entries(out, k)) for k in planned_shards(out)] == [_json(s) for s in whole]
     rows = pq.read_table(os.path.join(out, "plan", "000001.parquet"))
     assert rows.num_rows == 3 and rows.column("row").to_pylist() == [3, 0, 1]   # across the two tables
+    made_with = json.loads(rows.schema.metadata[b"inpaint_pairs.source"])
+    assert made_with == {"kind": "url_table", "name": "u", "licence": "cc0", "allow_local_files": False,
+                         "vocabulary": "lvis", "max_caption_classes": 1}   # no other key: no machine's path
+    assert [o["class_name"] for o in read_entries(out, 1)[1].objects] == ["apple"]   # one class kept
     assert report["images_in"] == 7 and report["pairs"] > 0
     clean = str(tmp_path / "again")
     run_build(cfg, clean, [], log=lambda *_: None)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Callable
 
 import pyarrow as pa
@@ -25,7 +25,7 @@ from transforms.sources.coco import plan_coco
 from transforms.sources.folder import plan_folder
 from transforms.sources.mix import merge
 from transforms.sources.openimages import plan_openimages
-from transforms.sources.url_table import plan_url_table, url_row_entries, url_rows
+from transforms.sources.url_table import URL_ROW_KEYS, plan_url_table, url_row_entries, url_rows
 from transforms.sources.webdataset import plan_webdataset
 
 
@@ -33,9 +33,11 @@ from transforms.sources.webdataset import plan_webdataset
 class Rows:
     """A row source's two halves: ``read(cfg, tally) -> [pa.Table]`` (the kept rows of each input, Arrow
     only) and ``entries(cfg, rows) -> [PlanEntry]`` (what a worker makes of a shard's rows; the same
-    entries ``plan`` gives)."""
+    entries ``plan`` gives), and ``keys``, the source keys ``entries`` reads: a shard's rows carry those,
+    so its plan file names nothing else (no other key's path, which would tie it to one machine)."""
     read: Callable
     entries: Callable
+    keys: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ SOURCES: dict[str, Source] = {
     "coco": Source(plan_coco, "COCO"),
     "lvis": Source(plan_coco, "LVIS"),
     "url_table": Source(plan_url_table, where=True, aliases={"laion_parquet": "LAION"}, lists=("annotations",),
-                        rows=Rows(url_rows, url_row_entries)),
+                        rows=Rows(url_rows, url_row_entries, URL_ROW_KEYS)),
     "webdataset": Source(plan_webdataset, where=True, lists=("images",)),
     "folder": Source(plan_folder, lists=("images",)),
     "openimages": Source(plan_openimages, "OpenImages"),
@@ -118,8 +120,8 @@ def _plan(cfg: SourceConfig, as_rows: bool) -> tuple[list, dict]:
         if rows is not None:
             shards = row_shards(found, size)
             if shards is not None:
-                made_with = {ROWS_CONFIG: json.dumps(
-                    {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name != "mix"}, sort_keys=True)}
+                made_with = {ROWS_CONFIG: json.dumps({k: getattr(cfg, k) for k in ("kind", *rows.keys)},
+                                                     sort_keys=True)}
                 return [t.replace_schema_metadata(made_with) for t in shards], tally
             found, tally = _plan_one(cfg, None)   # tables whose columns no one type holds: entries, as a mix
         return [found[i: i + size] for i in range(0, len(found), size)], tally

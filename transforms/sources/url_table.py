@@ -113,6 +113,7 @@ def _int(value) -> int | None:
 
 
 ROLES = ("url", "caption", "width", "height", "licence")
+URL_ROW_KEYS = ("name", "licence", "allow_local_files", "vocabulary", "max_caption_classes")   # url_row_entries'
 
 
 def table_rows(cfg: SourceConfig, path: str, file_index: int, budget: int) -> tuple[pa.Table, int]:
