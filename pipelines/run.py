@@ -171,7 +171,7 @@ class Plan:
     written the entries are dropped: the driver holds no plan entry while the shards are built."""
     sizes: list[int]
     summary: dict
-    shards: list[list] | None
+    shards: list | None             # of entries, or of Arrow row tables (a URL table)
 
 
 def planned(cfg: Config, out: str, replan: bool) -> Plan:
