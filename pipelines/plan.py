@@ -31,7 +31,7 @@ from configs.schema import SourceConfig, source_items, source_paths
 from transforms.core import fileio
 from transforms.core.keys import shard_ids
 from transforms.core.records import PlanEntry
-from transforms.sources import row_entries
+from transforms.sources import images_in, row_entries
 from transforms.stages.write import paths, shard_name
 
 FOLDER = "plan"
@@ -68,7 +68,7 @@ def shard_size(out: str, shard: int) -> int:
     """The number of images of one stored plan file."""
     rows = plan_path(out, shard, ROWS)
     if fileio.exists(rows):
-        return pq.read_metadata(pa.BufferReader(fileio.read_bytes(rows))).num_rows
+        return images_in(pq.read_table(pa.BufferReader(fileio.read_bytes(rows))))
     return len(fileio.read_json(plan_path(out, shard))["images"])
 
 

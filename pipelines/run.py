@@ -29,7 +29,7 @@ from pipelines.report import format_funnel, write_card, write_report
 from transforms.core import fileio
 from transforms.formats import FORMATS
 from transforms.maskers import PLANNERS
-from transforms.sources import listed_keys, plan_with_summary
+from transforms.sources import images_in, listed_keys, plan_with_summary
 from transforms.stages.write import PART_EXT, paths, shard_name
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -184,7 +184,7 @@ def planned(cfg: Config, out: str, replan: bool) -> Plan:
     shards, summary = plan_with_summary(cfg.source, as_rows=not chooses)   # a row source's rows stay Arrow tables
     if chooses:
         shards = PLANNERS[cfg.masks.kind](shards, cfg)
-    return Plan([len(s) for s in shards], summary, shards)
+    return Plan([images_in(s) for s in shards], summary, shards)
 
 
 def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable, part: tuple[int, int],
@@ -242,7 +242,7 @@ def tie_plan_to_inputs(cfg: Config, out: str, shards: list, replan: bool, log: C
     Changed with finished shards: with ``replan``, unfinish and replan only the shards that changed (the
     others keep their output); without, stop with exit 2 naming what changed and the two ways forward.
     True when the output had no plan: every plan file is written here."""
-    sizes = [len(s) for s in shards]
+    sizes = [images_in(s) for s in shards]
     if not planned_shards(out):   # a new output: write its plan files now, each serialised once
         write_inputs(out, input_fingerprint(cfg.source), write_new_plan(out, shards), sizes)
         return True

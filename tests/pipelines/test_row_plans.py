@@ -96,3 +96,33 @@ def test_a_url_table_output_planned_as_json_resumes_and_a_replan_replaces_its_fi
     run_build(cfg, out, [], log=lines.append, replan=True)
     assert sorted(os.listdir(os.path.join(out, "plan")))[:3] == ["000000.parquet", "000001.parquet", "000002.parquet"]
     assert not [n for n in os.listdir(os.path.join(out, "plan")) if n.endswith(".json") and n[0] == "0"]
+
+
+def test_open_images_rows_are_planned_by_image_and_give_the_entries_paths_entries(tmp_path):
+    import cv2
+    import numpy as np
+    from helpers import write_openimages
+    square = np.zeros((48, 64), bool)
+    square[8:30, 10:40] = True
+    ids = [f"{i:016x}" for i in (9, 2, 5, 2, 7, 9, 9, 3)]              # out of order, several masks an image
+    masks = {f"{image_id}_m0{j}_{j:08x}.png": (image_id, "/m/01", square) for j, image_id in enumerate(ids)}
+    src = write_openimages(str(tmp_path / "oi"), masks, {"/m/01": "Cat"})
+    for image_id in set(ids):
+        cv2.imwrite(os.path.join(src.images, f"{image_id}.jpg"), np.full((48, 64, 3), 128, np.uint8))
+    cfg = load_config(DEMO_CONFIG, ["source.kind=openimages", f"source.annotations={src.annotations}",
+                                    f"source.images={src.images}", f"source.masks={src.masks}",
+                                    f"source.classes={src.classes}", "source.name=oi", "source.shard_size=2",
+                                    "image.size=64", "image.min_side=16"])
+    out = str(tmp_path / "out")
+    report = run_build(cfg, out, [], log=lambda *_: None)
+    assert sorted(n for n in os.listdir(os.path.join(out, "plan")) if n[0] == "0") == \
+        ["000000.parquet", "000001.parquet", "000002.parquet"]       # 5 images in shards of 2 images
+    assert read_inputs_images(out) == [2, 2, 1] and report["images_in"] == 5
+    whole = plan_source(cfg.source)
+    assert [_json(read_entries(out, k)) for k in planned_shards(out)] == [_json(s) for s in whole]
+    assert [len(e.objects) for s in whole for e in s] == [2, 1, 1, 1, 3]
+
+
+def read_inputs_images(out: str) -> list[int]:
+    with open(os.path.join(out, "plan", "inputs.json")) as f:
+        return json.load(f)["images"]

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import pyarrow as pa
 
 from configs.schema import ConfigError, SourceConfig
@@ -24,7 +25,8 @@ from transforms.core.records import PlanEntry
 from transforms.sources.coco import plan_coco
 from transforms.sources.folder import plan_folder
 from transforms.sources.mix import merge
-from transforms.sources.openimages import plan_openimages
+from transforms.sources.openimages import (OPENIMAGES_ROW_KEYS, openimages_row_entries, openimages_rows,
+                                           plan_openimages)
 from transforms.sources.url_table import URL_ROW_KEYS, plan_url_table, url_row_entries, url_rows
 from transforms.sources.webdataset import plan_webdataset
 
@@ -62,7 +64,8 @@ SOURCES: dict[str, Source] = {
                         rows=Rows(url_rows, url_row_entries, URL_ROW_KEYS)),
     "webdataset": Source(plan_webdataset, where=True, lists=("images",)),
     "folder": Source(plan_folder, lists=("images",)),
-    "openimages": Source(plan_openimages, "OpenImages"),
+    "openimages": Source(plan_openimages, "OpenImages",
+                         rows=Rows(openimages_rows, openimages_row_entries, OPENIMAGES_ROW_KEYS)),
 }
 
 
@@ -165,16 +168,30 @@ def row_entries(rows: pa.Table) -> list[PlanEntry]:
     return SOURCES[source_kind(cfg.kind)].rows.entries(cfg, rows)
 
 
+def images_in(shard: list[PlanEntry] | pa.Table) -> int:
+    """The number of images a shard of the plan holds: its entries, or its rows (rows of one image share
+    an ``image`` number where a source gives an image several rows)."""
+    if isinstance(shard, pa.Table) and "image" in shard.column_names and shard.num_rows:
+        image = shard.column("image")
+        return image[-1].as_py() - image[0].as_py() + 1
+    return len(shard)
+
+
 def row_shards(tables: list[pa.Table], size: int) -> list[pa.Table] | None:
-    """The rows of ``tables``, in order, as tables of ``size`` rows (the last one shorter), each in one
-    chunk; tables whose columns differ in type are promoted to a common type (None where Arrow has none:
-    a caption column of text in one file and of numbers in another)."""
+    """The rows of ``tables``, in order, as tables of ``size`` images (the last one shorter), each in one
+    chunk: ``size`` rows, or where the rows carry an ``image`` number (several rows an image), the rows of
+    ``size`` images. Tables whose columns differ in type are promoted to a common type (None where Arrow
+    has none: a caption column of text in one file and of numbers in another)."""
     try:
         rows = pa.concat_tables([t for t in tables if t.num_rows], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
     rows = rows.unify_dictionaries()
-    return [rows.slice(i, size).combine_chunks() for i in range(0, rows.num_rows, size)]
+    if "image" not in rows.column_names:
+        return [rows.slice(i, size).combine_chunks() for i in range(0, rows.num_rows, size)]
+    image = rows.column("image").to_numpy()
+    starts = np.searchsorted(image, np.arange(0, int(image[-1]) + 1, size)).tolist() + [rows.num_rows]
+    return [rows.slice(a, b - a).combine_chunks() for a, b in zip(starts, starts[1:])]
 
 
 def plan_source(cfg: SourceConfig) -> list[list[PlanEntry]]:

@@ -15,10 +15,11 @@ the descriptions lack leaves the class empty, which the annotations masker rejec
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import posixpath
-from typing import Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -29,7 +30,7 @@ from transforms.core import fileio
 from transforms.sources.mask_files import BOX_NORM, MASK_FILE
 from transforms.core.keys import safe_key
 from transforms.core.records import PlanEntry
-from transforms.sources.common import finish, require_path
+from transforms.sources.common import finish, require_path, unique_keys
 
 REQUIRED = ("MaskPath", "ImageID", "LabelName")
 BOX_REQUIRED = ("ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax")
@@ -71,24 +72,61 @@ def read_segmentations(path: str) -> pa.Table:
     return table.select([c for c in table.column_names if c in USED])
 
 
-def image_rows(table: pa.Table, boxes: bool) -> Iterator[tuple[str, list[dict]]]:
-    """(image id, its rows in file order) for each image id, ascending, of the rows that name an image, a
-    label and (masks) a mask file. Sorted and filtered by Arrow; a row is a dict only while its image's
-    objects are made."""
-    def named(column: str):
-        return pc.fill_null(pc.not_equal(table.column(column), ""), False)
-    usable = pc.and_(named("ImageID"), named("LabelName"))
+def _named(table: pa.Table, column: str):
+    return pc.fill_null(pc.not_equal(table.column(column), ""), False)
+
+
+def openimages_rows(cfg: SourceConfig, tally: dict | None = None) -> list[pa.Table]:
+    """The CSV's rows that name an image, a label and (masks) a mask file, sorted by image id (file order
+    within an id), with ``image``: the image's place in the plan (0, 1, ...); the first ``source.limit``
+    images. Arrow only: nothing here is per row."""
+    require_path("source.annotations", cfg.annotations)
+    require_path("source.classes", cfg.classes)
+    require_path("source.images", cfg.images, folder=True)
+    read_classes(cfg.classes)   # a bad class list stops the plan, not a worker
+    table = read_segmentations(cfg.annotations)
+    boxes = table.num_rows > 0 and "MaskPath" not in table.column_names
     if not boxes:
-        usable = pc.and_(usable, named("MaskPath"))
-    table = table.filter(usable)
+        require_path("source.masks", cfg.masks, folder=True)
+    usable = pc.and_(_named(table, "ImageID"), _named(table, "LabelName"))
+    table = table.filter(usable if boxes else pc.and_(usable, _named(table, "MaskPath")))
     table = table.take(pc.sort_indices(table, [("ImageID", "ascending")]))   # stable: file order within an id
-    columns = {c: table.column(c).to_pylist() for c in table.column_names}
-    ids = columns["ImageID"]
-    start = 0
-    for end in range(1, len(ids) + 1):
-        if end == len(ids) or ids[end] != ids[start]:
-            yield ids[start], [{c: values[i] for c, values in columns.items()} for i in range(start, end)]
+    n, ids = table.num_rows, table.column("ImageID")
+    first = np.ones(n, bool)
+    if n > 1:
+        first[1:] = pc.not_equal(ids.slice(1), ids.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    image = np.cumsum(first) - 1
+    if cfg.limit:
+        keep = image < cfg.limit
+        table, image = table.filter(pa.array(keep)), image[keep]
+    return [table.append_column("image", pa.array(image, pa.int64()))]
+
+
+@functools.lru_cache(maxsize=8)
+def _classes(path: str) -> dict[str, tuple[int, str]]:
+    return read_classes(path)
+
+
+def openimages_row_entries(cfg: SourceConfig, rows: pa.Table) -> list[PlanEntry]:
+    """Plan entries of ``openimages_rows`` rows, one per image (a worker makes its shard's)."""
+    classes = _classes(cfg.classes)
+    columns = {c: rows.column(c).to_pylist() for c in rows.column_names if c != "image"}
+    image = rows.column("image").to_pylist()
+    entries, start = [], 0
+    for end in range(1, len(image) + 1):
+        if end == len(image) or image[end] != image[start]:
+            image_id = columns["ImageID"][start]
+            found = [{c: values[i] for c, values in columns.items()} for i in range(start, end)]
+            entries.append(PlanEntry(
+                safe_key(cfg.name, image_id), FileSystems.join(cfg.images, f"{image_id}.jpg"), image_id,
+                image_objects(found, classes, cfg.masks),
+                {"dataset": cfg.name, "file_name": f"{image_id}.jpg", "licence": cfg.licence, "licence_url": "",
+                 "url": ""}))
             start = end
+    return unique_keys(entries)
+
+
+OPENIMAGES_ROW_KEYS = ("name", "images", "masks", "classes", "licence")   # what openimages_row_entries reads
 
 
 def box_object(row: dict, classes: dict, index: int) -> dict:
@@ -124,20 +162,4 @@ def mask_object(row: dict, classes: dict, masks: str) -> dict:
 
 def plan_openimages(cfg: SourceConfig) -> list[PlanEntry]:
     """Segmentation rows grouped by image id -> plan entries sorted by image id."""
-    require_path("source.annotations", cfg.annotations)
-    require_path("source.classes", cfg.classes)
-    require_path("source.images", cfg.images, folder=True)
-    classes = read_classes(cfg.classes)
-    table = read_segmentations(cfg.annotations)
-    boxes = table.num_rows > 0 and "MaskPath" not in table.column_names
-    if not boxes:
-        require_path("source.masks", cfg.masks, folder=True)
-    entries = []
-    for image_id, rows in image_rows(table, boxes):
-        if cfg.limit and len(entries) == cfg.limit:
-            break
-        entries.append(PlanEntry(
-            safe_key(cfg.name, image_id), FileSystems.join(cfg.images, f"{image_id}.jpg"), image_id,
-            image_objects(rows, classes, cfg.masks),
-            {"dataset": cfg.name, "file_name": f"{image_id}.jpg", "licence": cfg.licence, "licence_url": "", "url": ""}))
-    return finish(entries, cfg)
+    return finish([e for rows in openimages_rows(cfg) for e in openimages_row_entries(cfg, rows)], cfg)
