@@ -46,18 +46,32 @@ def holder(command: str) -> dict:
 
 
 def _read(path: str, tries: int = 3) -> dict | None:
-    """The lease at ``path``; None when there is none; {} when it stays unreadable (a write cut short). A
-    lease read between its exclusive create and its write is empty for a moment: read again before
-    calling it unreadable, so a live holder is never taken over for it."""
+    """The lease at ``path``; None when there is none; {} when it stays unreadable (a write cut short, a
+    link to nothing, JSON that is not an object). A lease read between its exclusive create and its write
+    is empty for a moment: read again before calling it unreadable, so a live holder is never taken over
+    for it."""
+    if "://" not in path and os.path.isdir(path):
+        raise ConfigError(f"{path} is a folder, not a lease of this output's writer; remove it (rm -r), then rerun")
     for attempt in range(tries):
         try:
-            return json.loads(fileio.read_bytes(path))
+            lease = json.loads(fileio.read_bytes(path))
+            return lease if isinstance(lease, dict) else {}
         except FileNotFoundError:
+            if "://" not in path and os.path.islink(path):
+                return {}   # a link to nothing: its exclusive create fails, yet there is nothing to read
             return None
         except Exception:  # noqa: BLE001 - empty or cut short
             if attempt + 1 < tries:
                 time.sleep(0.2)
     return {}
+
+
+PID_MAX = 2 ** 22   # Linux's highest pid_max
+
+
+def _pid(value) -> int | None:
+    """A lease's pid when it can name one process (1 to PID_MAX; -1 or 0 would name a group), else None."""
+    return value if type(value) is int and 0 < value <= PID_MAX else None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -74,8 +88,12 @@ def stale(lease: dict, timeout_hours: float, now: datetime.datetime | None = Non
     """Why ``lease``'s holder is gone ('pid N is not running on HOST', 'older than T h'), or None."""
     if not lease:
         return "the lease file is unreadable"
-    if lease.get("host") == socket.gethostname() and not _pid_alive(int(lease.get("pid", 0))):
-        return f"pid {lease.get('pid')} is not running on {lease.get('host')}"
+    if lease.get("host") == socket.gethostname():
+        pid = _pid(lease.get("pid"))
+        if pid is None:
+            return f"its pid {lease.get('pid')!r} names no process"
+        if not _pid_alive(pid):
+            return f"pid {pid} is not running on {lease.get('host')}"
     now = now or datetime.datetime.now(datetime.timezone.utc)
     try:
         age = (now - datetime.datetime.fromisoformat(lease["started"])).total_seconds() / 3600
