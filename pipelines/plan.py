@@ -57,19 +57,23 @@ def planned_shards(out: str) -> list[int]:
     return sorted(set(shard_ids(names)))
 
 
-def read_entries(out: str, shard: int) -> list[PlanEntry]:
+def _stored_rows(out: str, shard: int) -> pa.Table | None:
+    """A row source's stored shard, None when the shard's plan is entries (JSON)."""
     rows = plan_path(out, shard, ROWS)
-    if fileio.exists(rows):
-        return row_entries(pq.read_table(pa.BufferReader(fileio.read_bytes(rows))))
+    return pq.read_table(pa.BufferReader(fileio.read_bytes(rows))) if fileio.exists(rows) else None
+
+
+def read_entries(out: str, shard: int) -> list[PlanEntry]:
+    rows = _stored_rows(out, shard)
+    if rows is not None:
+        return row_entries(rows)
     return [PlanEntry.from_json(e) for e in fileio.read_json(plan_path(out, shard))["images"]]
 
 
 def shard_size(out: str, shard: int) -> int:
     """The number of images of one stored plan file."""
-    rows = plan_path(out, shard, ROWS)
-    if fileio.exists(rows):
-        return images_in(pq.read_table(pa.BufferReader(fileio.read_bytes(rows))))
-    return len(fileio.read_json(plan_path(out, shard))["images"])
+    rows = _stored_rows(out, shard)
+    return images_in(rows) if rows is not None else len(fileio.read_json(plan_path(out, shard))["images"])
 
 
 _ENCODER = msgspec.json.Encoder(order="sorted")

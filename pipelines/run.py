@@ -193,7 +193,7 @@ def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable
     prepare_output(cfg, out)
     mine = [k for k in range(len(sizes)) if k % part[1] == part[0]]
     if planned_now:   # tie the plan to its inputs, write the plan files missing, then let the entries go
-        if not tie_plan_to_inputs(cfg, out, plan.shards, replan, log):
+        if not tie_plan_to_inputs(cfg, out, plan.shards, sizes, replan, log):
             write_plan(out, plan.shards)   # the missing ones (a slice that planned the output others planned too)
         write_summary(out, summary)
         plan.shards = None
@@ -237,12 +237,11 @@ def _build_locked(cfg: Config, out: str, options: PipelineOptions, log: Callable
     return report
 
 
-def tie_plan_to_inputs(cfg: Config, out: str, shards: list, replan: bool, log: Callable) -> bool:
+def tie_plan_to_inputs(cfg: Config, out: str, shards: list, sizes: list[int], replan: bool, log: Callable) -> bool:
     """Compare the new plan with the stored one. Same: go on. Changed and no shard finished: plan again.
     Changed with finished shards: with ``replan``, unfinish and replan only the shards that changed (the
     others keep their output); without, stop with exit 2 naming what changed and the two ways forward.
-    True when the output had no plan: every plan file is written here."""
-    sizes = [images_in(s) for s in shards]
+    True when the output had no plan: every plan file is written here. ``sizes``: the shards' image counts."""
     if not planned_shards(out):   # a new output: write its plan files now, each serialised once
         write_inputs(out, input_fingerprint(cfg.source), write_new_plan(out, shards), sizes)
         return True

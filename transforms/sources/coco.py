@@ -65,7 +65,7 @@ def _as_it_came(raw: msgspec.Raw):
     if len(raw) <= 8 or memoryview(raw)[:1] not in (b"[", b"{"):
         return msgspec.json.decode(raw)
     text = bytes(raw)
-    if not any(blank in text for blank in (b" ", b"\n", b"\t", b"\r")):
+    if not any(bytes([blank]) in text for blank in _BLANKS):
         return raw
     tight = text.translate(None, _BLANKS)
     if b'"' in text and msgspec.json.decode(tight) != msgspec.json.decode(text):   # a blank inside a string

@@ -15,7 +15,6 @@ the descriptions lack leaves the class empty, which the annotations masker rejec
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import posixpath
 
@@ -102,14 +101,10 @@ def openimages_rows(cfg: SourceConfig, tally: dict | None = None) -> list[pa.Tab
     return [table.append_column("image", pa.array(image, pa.int64()))]
 
 
-@functools.lru_cache(maxsize=8)
-def _classes(path: str) -> dict[str, tuple[int, str]]:
-    return read_classes(path)
-
-
 def openimages_row_entries(cfg: SourceConfig, rows: pa.Table) -> list[PlanEntry]:
-    """Plan entries of ``openimages_rows`` rows, one per image (a worker makes its shard's)."""
-    classes = _classes(cfg.classes)
+    """Plan entries of ``openimages_rows`` rows, one per image (a worker makes its shard's, reading the class
+    list, a few KB, for each shard: a class list edited between runs is never read stale)."""
+    classes = read_classes(cfg.classes)
     columns = {c: rows.column(c).to_pylist() for c in rows.column_names if c != "image"}
     image = rows.column("image").to_pylist()
     entries, start = [], 0
